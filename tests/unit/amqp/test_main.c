@@ -1,0 +1,23 @@
+/*
+ * Runs every amqp/ suite; CK_FORK=no and CK_RUN_SUITE/CK_RUN_CASE narrow
+ * a run down for a debugger.
+ */
+#include <stdlib.h>
+
+#include "tests/unit/amqp/test_amqp.h"
+
+int
+main(void)
+{
+	SRunner *sr;
+	int      failed;
+
+	sr = srunner_create(frame_suite());
+	srunner_add_suite(sr, table_suite());
+	srunner_add_suite(sr, spec_suite());
+	srunner_add_suite(sr, props_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
