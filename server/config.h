@@ -1,0 +1,62 @@
+/*
+ * Broker settings: defaults as RabbitMQ's, then a rabbitmq.conf-style file,
+ * then command-line flags.  Pure parsing; nothing here opens sockets.
+ */
+#ifndef SERVER_CONFIG_H
+#define SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LOOPBACK_USERS 16
+
+struct config {
+	char     *listen_host;       /* owned; NULL = all interfaces, v4 and v6 */
+	uint16_t  port;              /* listeners.tcp.default, --port (5672) */
+	uint16_t  mgmt_port;         /* management.tcp.port, --mgmt-port (15672; 0 = off) */
+	char     *data_dir;          /* owned; --data-dir (./warren-data) */
+	char     *default_user;      /* owned; default_user (guest) */
+	char     *default_pass;      /* owned; default_pass (guest) */
+	char     *default_vhost;     /* owned; default_vhost (/) */
+	char     *loopback_users[CONFIG_MAX_LOOPBACK_USERS]; /* owned; loopback_users.NAME = true ("guest") */
+	int       n_loopback_users;
+	uint16_t  heartbeat;         /* heartbeat, seconds (60) */
+	uint32_t  frame_max;         /* frame_max (131072) */
+	uint16_t  channel_max;       /* channel_max (2047) */
+	uint32_t  max_message_size;  /* max_message_size (134217728) */
+	uint32_t  handshake_timeout; /* handshake_timeout, ms (10000) */
+	int       log_level;         /* log.console.level, --log-level (LOG_INFO) */
+};
+
+/* Fill c with RabbitMQ's defaults. */
+void config_defaults(struct config *c);
+
+/*
+ * Read a rabbitmq.conf-style file ("key = value" lines, '#' comments) into
+ * c.  Unknown keys and bad values are errors: returns 0, or -1 with a
+ * message naming the file, the line and what was expected in err.
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Parse argv (flags: --port N, --mgmt-port N, --data-dir DIR, --config FILE,
+ * --log-level LEVEL, --help, --version).  --config is loaded first and the
+ * other flags override it, whatever their order.  Returns 0 to run, 1 when
+ * --help or --version was printed, -1 on error (message printed to stderr).
+ */
+int config_from_args(struct config *c, int argc, char **argv);
+
+bool config_is_loopback_user(const struct config *c, const char *user);
+
+/*
+ * The one bounded number parser for config files, flags and HTTP
+ * (OpenBSD strtonum): s must be an optional sign and decimal digits, no
+ * blanks, with a value in [min, max].  Returns 0 with *out, or -1 with
+ * *errstr "invalid", "too small" or "too large".
+ */
+int config_strtonum(const char *s, long long min, long long max, long long *out,
+                    const char **errstr);
+
+void config_free(struct config *c);
+
+#endif
