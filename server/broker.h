@@ -1,0 +1,271 @@
+/*
+ * The engine's model: vhosts, users, exchanges, bindings, queues and
+ * consumers, and the operations on them that AMQP methods (and later the
+ * management API) call.  One code path declares a queue, whoever asks.
+ * Everything runs on the single event-loop thread.
+ */
+#ifndef SERVER_BROKER_H
+#define SERVER_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "amqp/bytes.h"
+#include "server/hmap.h"
+#include "server/util.h"
+
+struct config;
+struct conn;
+struct chan;
+struct msg;
+struct topic_trie;
+
+/* An error a broker operation reports: an AMQP reply code and a text. */
+struct broker_err {
+	int  code;       /* AMQP reply code, 0 = none */
+	char text[512];  /* without the "NOT_FOUND - " prefix */
+};
+
+int broker_fail(struct broker_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+struct user {
+	char *name;     /* owned */
+	char *password; /* owned */
+	char *tags;     /* owned, comma-separated */
+};
+
+struct vhost {
+	char           *name; /* owned */
+	size_t          name_len;
+	struct hmap     exchanges; /* name -> struct exchange */
+	struct hmap     queues;    /* name -> struct queue */
+	struct exchange *default_x;
+};
+
+enum exchange_type { EXCHANGE_DIRECT, EXCHANGE_FANOUT, EXCHANGE_TOPIC, EXCHANGE_HEADERS };
+
+struct binding {
+	struct list      src_link;   /* in src->bindings */
+	struct list      dst_link;   /* in the destination's dest_bindings */
+	struct list      key_link;   /* direct exchanges: in the routing key's bucket */
+	struct exchange *src;
+	bool             dest_is_exchange;
+	void            *dest;       /* struct queue * or struct exchange * */
+	struct amqp_bytes rk;        /* owned copy */
+	struct amqp_bytes args;      /* owned copy, encoded table body */
+};
+
+struct exchange {
+	struct amqp_bytes  name; /* owned */
+	struct vhost      *vh;
+	enum exchange_type type;
+	bool               durable, auto_delete, internal, deleted;
+	struct amqp_bytes  args; /* owned, encoded table body */
+	struct list        bindings;      /* bindings with this exchange as source */
+	size_t             nbindings;
+	struct list        dest_bindings; /* bindings with this exchange as destination */
+	struct hmap        direct;        /* direct: routing key -> struct list of bindings */
+	struct topic_trie *trie;          /* topic */
+	uint32_t           route_mark;
+};
+
+struct qentry {
+	struct msg *m;          /* ref held */
+	uint64_t    seq;        /* position in the queue, kept on requeue */
+	uint64_t    expires_at; /* ms since the epoch, 0 = never */
+	uint32_t    redelivered;
+	uint32_t    deliveries; /* times delivered so far */
+};
+
+enum queue_overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
+
+/* What a queue's arguments (and later policies) ask for. */
+struct queue_opts {
+	int64_t             message_ttl;      /* ms, -1 = none */
+	int64_t             expires;          /* ms, -1 = none */
+	int64_t             max_length;       /* -1 = none */
+	int64_t             max_length_bytes; /* -1 = none */
+	int64_t             delivery_limit;   /* -1 = none */
+	enum queue_overflow overflow;
+	bool                has_dlx, has_dlrk;
+	struct amqp_bytes   dlx, dlrk;        /* borrowed from the queue's args */
+	uint8_t             max_priority;     /* 0 = not a priority queue */
+	bool                single_active;
+};
+
+struct consumer {
+	struct list       qlink;  /* in q->consumers */
+	struct list       chlink; /* in ch->consumers */
+	struct queue     *q;
+	struct chan      *ch;
+	struct amqp_bytes tag;    /* owned */
+	bool              no_ack, exclusive, cancelled;
+	int32_t           priority;
+	uint32_t          prefetch; /* per-consumer limit, 0 = none */
+	uint32_t          unacked;  /* deliveries awaiting ack; the struct lives while > 0 */
+	struct amqp_bytes args;   /* owned */
+	uint64_t          delivered;
+};
+
+struct queue {
+	struct amqp_bytes name; /* owned */
+	struct vhost     *vh;
+	bool              durable, exclusive, auto_delete, deleted, had_consumer;
+	struct conn      *owner; /* exclusive owner, borrowed: cleared when it closes */
+	struct amqp_bytes args;  /* owned, encoded table body */
+	uint32_t          refs;  /* the vhost's map + each unacked delivery */
+
+	struct queue_opts opts;
+	struct qring {
+		struct qentry *ring; /* ready messages in seq order */
+		size_t         cap, head, count;
+	} *prio;                 /* one ring per priority, max_priority + 1 of them */
+	size_t            count; /* ready messages in every ring */
+	struct consumer  *active; /* single active consumer */
+	ev_timer          ttl_timer;     /* head message expiry */
+	ev_timer          expiry_timer;  /* x-expires */
+	uint64_t          next_seq;
+	uint64_t          bytes; /* body bytes ready */
+	uint64_t          unacked;
+
+	struct list       consumers; /* by priority, highest first */
+	size_t            nconsumers;
+	bool              exclusive_consumer;
+	struct list       dest_bindings;
+	struct list       olink;     /* in owner's exclusive queues */
+	struct list       dlink;     /* in the pending-dispatch list */
+	bool              dispatch_pending;
+	uint32_t          route_mark;
+
+	uint64_t          stat_published, stat_delivered, stat_acked, stat_redelivered;
+};
+
+/* Global engine state. */
+struct broker {
+	const struct config *cfg;
+	struct hmap          vhosts; /* name -> struct vhost */
+	struct hmap          users;  /* name -> struct user */
+	struct list          conns;  /* every struct conn */
+	uint64_t             next_conn_id;
+	struct list          dispatch; /* queues with work to dispatch */
+	struct hmap          reply_to; /* direct reply-to key -> struct consumer */
+	uint32_t             route_mark;
+	uint64_t             started_at;
+};
+
+extern struct broker broker;
+
+void broker_init(const struct config *cfg);
+void broker_shutdown(void);
+
+struct vhost *broker_vhost(struct amqp_bytes name);
+struct vhost *broker_add_vhost(const char *name);
+struct user  *broker_user(struct amqp_bytes name);
+struct user  *broker_add_user(const char *name, const char *password, const char *tags);
+bool          broker_check_password(const struct user *u, struct amqp_bytes password);
+
+/* Exchanges. */
+struct exchange *exchange_find(struct vhost *vh, struct amqp_bytes name);
+int  exchange_type_parse(struct amqp_bytes s, enum exchange_type *t);
+const char *exchange_type_name(enum exchange_type t);
+int  exchange_declare(struct vhost *vh, struct amqp_bytes name, struct amqp_bytes type,
+                      bool passive, bool durable, bool auto_delete, bool internal,
+                      struct amqp_bytes args, struct broker_err *err);
+int  exchange_delete(struct vhost *vh, struct amqp_bytes name, bool if_unused,
+                     struct broker_err *err);
+int  exchange_bind(struct vhost *vh, struct amqp_bytes dest, struct amqp_bytes src,
+                   struct amqp_bytes rk, struct amqp_bytes args, struct broker_err *err);
+int  exchange_unbind(struct vhost *vh, struct amqp_bytes dest, struct amqp_bytes src,
+                     struct amqp_bytes rk, struct amqp_bytes args, struct broker_err *err);
+/* Bindings, for queue.c: create unless identical exists; remove (-1 if absent). */
+int  exchange_add_binding(struct exchange *src, bool dest_is_exchange, void *dest,
+                          struct list *dest_bindings, struct amqp_bytes rk,
+                          struct amqp_bytes args, struct broker_err *err);
+int  exchange_remove_binding(struct exchange *src, void *dest, struct list *dest_bindings,
+                             struct amqp_bytes rk, struct amqp_bytes args);
+/*
+ * RabbitMQ's equivalence check of declare arguments for the listed keys
+ * (NULL-terminated); what names the object ("queue 'q' in vhost '/'").
+ */
+int  exchange_args_equivalent(struct amqp_bytes cur, struct amqp_bytes req,
+                              const char *const *keys, const char *what,
+                              struct broker_err *err);
+const char *exchange_field_type_name(uint8_t kind);
+struct amqp_field;
+void exchange_field_format(const struct amqp_field *f, char *buf, size_t len);
+/* Remove every binding to or from a destination being deleted. */
+void exchange_unbind_all_dest(struct list *dest_bindings);
+
+/*
+ * Route a message published to x: fill out[] (capacity max) with the
+ * distinct queues it goes to, following exchange-to-exchange bindings and
+ * alternate exchanges.  Returns the number of queues.
+ */
+size_t exchange_route(struct exchange *x, const struct msg *m, struct amqp_bytes headers,
+                      struct queue ***out, size_t *cap);
+
+/* Queues. */
+struct queue *queue_find(struct vhost *vh, struct amqp_bytes name);
+/*
+ * Declare (or passively check) a queue.  name may be empty for a
+ * server-named queue.  owner is the declaring connection (for exclusive
+ * queues and the exclusivity check).  On success *out is the queue.
+ */
+int  queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durable,
+                   bool exclusive, bool auto_delete, struct amqp_bytes args,
+                   struct conn *owner, struct queue **out, struct broker_err *err);
+/* Checks that conn may use q (exclusive queues): 0 or 405. */
+int  queue_check_access(struct queue *q, struct conn *c, struct broker_err *err);
+int  queue_delete(struct queue *q, bool if_unused, bool if_empty, uint32_t *count,
+                  struct broker_err *err);
+int  queue_bind(struct vhost *vh, struct amqp_bytes queue, struct amqp_bytes exchange,
+                struct amqp_bytes rk, struct amqp_bytes args, struct conn *c,
+                struct broker_err *err);
+int  queue_unbind(struct vhost *vh, struct amqp_bytes queue, struct amqp_bytes exchange,
+                  struct amqp_bytes rk, struct amqp_bytes args, struct conn *c,
+                  struct broker_err *err);
+uint32_t queue_purge(struct queue *q);
+/*
+ * Enqueue m (takes its own reference).  Returns 0, or -1 if a length limit
+ * with reject-publish refused it (the caller nacks a confirming publisher).
+ */
+int  queue_push(struct queue *q, struct msg *m);
+/* Put a delivered message back at its original place, redelivered. */
+void queue_requeue(struct queue *q, const struct qentry *e);
+/*
+ * Take the next message to deliver (ref passes to the caller), dropping
+ * expired ones on the way; false if there is none.
+ */
+bool queue_pop(struct queue *q, struct qentry *e);
+/* Dead-letter m (ref passes) with reason "rejected", "expired", "maxlen", ... */
+void queue_dead_letter(struct queue *q, struct msg *m, const char *reason);
+/* The queue was used (declare, get): restart its x-expires clock. */
+void queue_touch(struct queue *q);
+void queue_schedule(struct queue *q);
+/* Deliver ready messages to consumers with credit. */
+void queue_dispatch(struct queue *q);
+void queue_unref(struct queue *q);
+static inline struct queue *
+queue_ref(struct queue *q)
+{
+	q->refs++;
+	return q;
+}
+uint32_t queue_consumer_count(const struct queue *q);
+
+/* Consumers. */
+int  queue_add_consumer(struct queue *q, struct consumer *c, struct broker_err *err);
+/* Detach a consumer from its queue (cancel); may auto-delete the queue. */
+void queue_remove_consumer(struct consumer *c);
+
+/* Dispatch every queue scheduled since the last call. */
+void broker_dispatch(void);
+
+/* Exclusive queues of a closing connection. */
+void queue_delete_exclusive(struct list *owned);
+
+#endif

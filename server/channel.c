@@ -1,0 +1,1304 @@
+/*
+ * Channels: the methods of the channel, exchange, queue, basic, confirm and
+ * tx classes, content assembly, deliveries and acknowledgements.
+ *
+ * Content assembly (STYLE 4): after basic.publish the channel expects one
+ * content header, then body frames up to body-size; anything else on the
+ * channel is 505 UNEXPECTED_FRAME.  The message is allocated once, at the
+ * header, with room for the whole body.
+ *
+ * Unacked deliveries are a ring in delivery-tag order.  An ack of a tag in
+ * the middle marks the entry done; done entries are dropped when they reach
+ * the head, so the ring stays sorted and lookups are binary searches.
+ */
+#include "server/channel.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "amqp/props.h"
+#include "amqp/spec_gen.h"
+#include "amqp/table.h"
+#include "server/config.h"
+#include "server/conn.h"
+#include "server/log.h"
+#include "server/msg.h"
+
+#define REPLY_TO        "amq.rabbitmq.reply-to"
+#define REPLY_TO_PREFIX "amq.rabbitmq.reply-to."
+
+static struct list confirm_list = { &confirm_list, &confirm_list };
+
+struct chan *
+chan_new(struct conn *c, uint16_t id)
+{
+	struct chan *ch = xcalloc(1, sizeof(*ch));
+
+	ch->c = c;
+	ch->id = id;
+	ch->state = CHAN_OPEN;
+	ch->flow_active = true;
+	LIST_INIT(&ch->consumers);
+	LIST_INIT(&ch->confirm_link);
+	return ch;
+}
+
+static void
+random_tag(char *out, size_t len, const char *prefix)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t r[22];
+	size_t  i;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		for (i = 0; i < sizeof(r); i++)
+			r[i] = (uint8_t)random();
+	i = (size_t)snprintf(out, len, "%s", prefix);
+	for (size_t k = 0; k < sizeof(r) && i + 1 < len; k++)
+		out[i++] = b64[r[k] & 63];
+	out[i] = 0;
+}
+
+void
+chan_fail(struct chan *ch, int code, uint32_t method_id, const char *fmt, ...)
+{
+	char    text[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (amqp_reply_is_hard(code)) {
+		conn_close_with(ch->c, code, text, method_id);
+		return;
+	}
+	if (ch->state != CHAN_OPEN)
+		return;
+	char full[700];
+	snprintf(full, sizeof(full), "%s - %s", amqp_reply_name(code), text);
+	log_info("<conn %llu> channel %u error: %s", (unsigned long long)ch->c->id, ch->id, full);
+	struct amqp_channel_close cl = {
+		.reply_code = (uint16_t)code,
+		.reply_text = amqp_cstr(full),
+		.class_id = (uint16_t)(method_id >> 16),
+		.method_id = (uint16_t)method_id,
+	};
+	if (cl.reply_text.len > 255)
+		cl.reply_text.len = 255;
+	conn_send_method(ch->c, ch->id, AMQP_CHANNEL_CLOSE_METHOD, &cl);
+	ch->state = CHAN_CLOSING;
+	chan_release(ch);
+}
+
+static void
+fail_err(struct chan *ch, const struct broker_err *e, uint32_t method_id)
+{
+	chan_fail(ch, e->code, method_id, "%s", e->text);
+}
+
+/* Unacked deliveries. */
+
+static struct unacked *
+un_at(struct chan *ch, size_t i)
+{
+	return &ch->unacked[(ch->un_head + i) & (ch->un_cap - 1)];
+}
+
+static void
+un_push(struct chan *ch, const struct unacked *u)
+{
+	if (ch->un_count == ch->un_cap) {
+		size_t          n = ch->un_cap ? ch->un_cap * 2 : 16;
+		struct unacked *r = xmalloc(n * sizeof(*r));
+		for (size_t i = 0; i < ch->un_count; i++)
+			r[i] = *un_at(ch, i);
+		free(ch->unacked);
+		ch->unacked = r;
+		ch->un_cap = n;
+		ch->un_head = 0;
+	}
+	*un_at(ch, ch->un_count++) = *u;
+	ch->un_live++;
+}
+
+static void
+un_trim(struct chan *ch)
+{
+	while (ch->un_count && un_at(ch, 0)->done) {
+		ch->un_head = (ch->un_head + 1) & (ch->un_cap - 1);
+		ch->un_count--;
+	}
+}
+
+/* Index of the live entry with this tag, or -1. */
+static ssize_t
+un_find(struct chan *ch, uint64_t tag)
+{
+	size_t lo = 0, hi = ch->un_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (un_at(ch, mid)->tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ch->un_count && un_at(ch, lo)->tag == tag && !un_at(ch, lo)->done)
+		return (ssize_t)lo;
+	return -1;
+}
+
+static void consumer_maybe_free(struct consumer *c);
+
+/*
+ * Settle one delivery: acked (requeue false, drop true), requeued, or
+ * discarded.  The queue gets dispatch work when its consumer got credit.
+ */
+enum settle { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_DISCARD };
+
+static void
+settle(struct chan *ch, struct unacked *u, enum settle how)
+{
+	struct queue    *q = u->q;
+	struct consumer *c = u->c;
+
+	u->done = true;
+	ch->un_live--;
+	if (q) {
+		q->unacked--;
+		if (how == SETTLE_REQUEUE) {
+			queue_requeue(q, &u->e);
+		} else if (how == SETTLE_DISCARD) {
+			queue_dead_letter(q, u->e.m, "rejected");
+		} else {
+			q->stat_acked++;
+			msg_unref(u->e.m);
+		}
+	} else {
+		msg_unref(u->e.m);
+	}
+	u->e.m = NULL;
+	if (c) {
+		c->unacked--;
+		ch->unacked_consumers--;
+		if (c->cancelled)
+			consumer_maybe_free(c);
+		else if (c->q)
+			queue_schedule(c->q);
+	}
+	if (ch->prefetch_global) {
+		struct list *it, *tmp;
+		list_for_each_safe (it, tmp, &ch->consumers) {
+			struct consumer *oc = container_of(it, struct consumer, chlink);
+			if (oc->q)
+				queue_schedule(oc->q);
+		}
+	}
+	if (q)
+		queue_unref(q);
+}
+
+/* Apply an ack/nack/reject; returns 0 or reports the error and returns -1. */
+static int
+do_ack(struct chan *ch, uint64_t tag, bool multiple, enum settle how, uint32_t method_id)
+{
+	if (multiple && tag == 0) {
+		for (size_t i = 0; i < ch->un_count; i++)
+			if (!un_at(ch, i)->done)
+				settle(ch, un_at(ch, i), how);
+		un_trim(ch);
+		return 0;
+	}
+	ssize_t idx = un_find(ch, tag);
+	if (idx < 0) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, method_id, "unknown delivery tag %llu",
+		          (unsigned long long)tag);
+		return -1;
+	}
+	if (multiple) {
+		for (size_t i = 0; i <= (size_t)idx; i++)
+			if (!un_at(ch, i)->done)
+				settle(ch, un_at(ch, i), how);
+	} else {
+		settle(ch, un_at(ch, (size_t)idx), how);
+	}
+	un_trim(ch);
+	return 0;
+}
+
+static void
+requeue_all(struct chan *ch)
+{
+	/* Requeue newest first is not needed: queue_requeue restores seq order. */
+	for (size_t i = 0; i < ch->un_count; i++)
+		if (!un_at(ch, i)->done)
+			settle(ch, un_at(ch, i), SETTLE_REQUEUE);
+	un_trim(ch);
+}
+
+/* Consumers. */
+
+static void
+consumer_free(struct consumer *c)
+{
+	bytes_free(&c->tag);
+	bytes_free(&c->args);
+	free(c);
+}
+
+static void
+consumer_maybe_free(struct consumer *c)
+{
+	if (c->cancelled && c->unacked == 0)
+		consumer_free(c);
+}
+
+/* Cancel: detach from the queue and the channel; frees when nothing is unacked. */
+static void
+consumer_cancel(struct chan *ch, struct consumer *c)
+{
+	hmap_del(&ch->consumers_by_tag, c->tag);
+	list_del(&c->chlink);
+	c->cancelled = true;
+	if (c->q) {
+		queue_remove_consumer(c);
+		c->q = NULL;
+	} else {
+		/* the direct reply-to consumer */
+		hmap_del(&broker.reply_to, ch->reply_key);
+		ch->reply_consumer = NULL;
+	}
+	consumer_maybe_free(c);
+}
+
+void
+chan_consumer_gone(struct consumer *c)
+{
+	struct chan *ch = c->ch;
+
+	/* The queue has already unlinked c from its consumer list. */
+	c->q = NULL;
+	if (ch->c->cap_cancel_notify && ch->state == CHAN_OPEN) {
+		struct amqp_basic_cancel bc = { .consumer_tag = c->tag, .nowait = true };
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_CANCEL_METHOD, &bc);
+	}
+	hmap_del(&ch->consumers_by_tag, c->tag);
+	list_del(&c->chlink);
+	c->cancelled = true;
+	consumer_maybe_free(c);
+}
+
+void
+chan_release(struct chan *ch)
+{
+	while (!LIST_EMPTY(&ch->consumers))
+		consumer_cancel(ch, container_of(ch->consumers.next, struct consumer, chlink));
+	requeue_all(ch);
+	if (ch->pending) {
+		msg_unref(ch->pending);
+		ch->pending = NULL;
+	}
+	ch->content = CONTENT_NONE;
+	for (size_t i = 0; i < ch->ntxops; i++)
+		if (ch->txops[i].m)
+			msg_unref(ch->txops[i].m);
+	ch->ntxops = 0;
+	if (ch->confirm_queued) {
+		list_del(&ch->confirm_link);
+		ch->confirm_queued = false;
+	}
+}
+
+void
+chan_free(struct chan *ch)
+{
+	chan_release(ch);
+	hmap_free(&ch->consumers_by_tag);
+	free(ch->unacked);
+	free(ch->txops);
+	free(ch->route_buf);
+	bytes_free(&ch->last_queue);
+	bytes_free(&ch->reply_key);
+	free(ch);
+}
+
+bool
+chan_can_deliver(const struct chan *ch, const struct consumer *c)
+{
+	if (ch->state != CHAN_OPEN || !ch->flow_active || conn_tx_full(ch->c))
+		return false;
+	if (c->no_ack)
+		return true;
+	if (c->prefetch && c->unacked >= c->prefetch)
+		return false;
+	if (ch->prefetch_global && ch->unacked_consumers >= ch->prefetch_global)
+		return false;
+	return true;
+}
+
+void
+chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry *e)
+{
+	struct msg               *m = e->m;
+	struct amqp_basic_deliver d = {
+		.consumer_tag = c->tag,
+		.delivery_tag = ++ch->next_tag,
+		.redelivered = e->redelivered != 0,
+		.exchange = msg_exchange(m),
+		.routing_key = msg_routing_key(m),
+	};
+
+	conn_send_content(ch->c, ch->id, AMQP_BASIC_DELIVER_METHOD, &d, msg_props(m), m);
+	ch->stat_deliver++;
+	c->delivered++;
+	if (q)
+		q->stat_delivered++;
+	if (c->no_ack || q == NULL) {
+		msg_unref(m);
+		return;
+	}
+	struct unacked u = { d.delivery_tag, *e, queue_ref(q), c, ev_now(EV_DEFAULT), false };
+	un_push(ch, &u);
+	c->unacked++;
+	ch->unacked_consumers++;
+	q->unacked++;
+}
+
+void
+chan_resume(struct chan *ch)
+{
+	struct list *it, *tmp;
+
+	list_for_each_safe (it, tmp, &ch->consumers) {
+		struct consumer *c = container_of(it, struct consumer, chlink);
+		if (c->q)
+			queue_schedule(c->q);
+	}
+}
+
+/* Publisher confirms, coalesced per loop turn. */
+
+static void
+confirm_ready(struct chan *ch, uint64_t tag)
+{
+	ch->confirm_ready = tag;
+	if (!ch->confirm_queued) {
+		ch->confirm_queued = true;
+		list_add_tail(&confirm_list, &ch->confirm_link);
+	}
+}
+
+/* A nack goes out at once, after the acks coalesced before it. */
+static void
+confirm_nack(struct chan *ch, uint64_t tag)
+{
+	if (ch->confirm_ready > ch->confirmed_upto) {
+		struct amqp_basic_ack a = {
+			.delivery_tag = ch->confirm_ready,
+			.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
+		};
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
+	}
+	struct amqp_basic_nack n = { .delivery_tag = tag, .multiple = false, .requeue = false };
+	conn_send_method(ch->c, ch->id, AMQP_BASIC_NACK_METHOD, &n);
+	ch->confirmed_upto = ch->confirm_ready = tag;
+}
+
+void
+chan_flush_confirms(void)
+{
+	while (!LIST_EMPTY(&confirm_list)) {
+		struct chan *ch = container_of(confirm_list.next, struct chan, confirm_link);
+		list_del(&ch->confirm_link);
+		ch->confirm_queued = false;
+		if (ch->confirm_ready <= ch->confirmed_upto || ch->state != CHAN_OPEN)
+			continue;
+		struct amqp_basic_ack a = {
+			.delivery_tag = ch->confirm_ready,
+			.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
+		};
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
+		ch->confirmed_upto = ch->confirm_ready;
+	}
+}
+
+/* Methods. */
+
+/* The spec's "empty queue name means the last queue declared on the channel". */
+static struct amqp_bytes
+queue_name_or_last(struct chan *ch, struct amqp_bytes name, uint32_t method_id, bool *ok)
+{
+	*ok = true;
+	if (name.len)
+		return name;
+	if (ch->last_queue.len == 0) {
+		chan_fail(ch, AMQP_NOT_FOUND, method_id, "no previously declared queue");
+		*ok = false;
+	}
+	return ch->last_queue;
+}
+
+static void
+set_last_queue(struct chan *ch, struct amqp_bytes name)
+{
+	bytes_free(&ch->last_queue);
+	ch->last_queue = bytes_dup(name);
+}
+
+static void
+ok(struct chan *ch, bool nowait, uint32_t id, const void *m)
+{
+	if (!nowait)
+		conn_send_method(ch->c, ch->id, id, m);
+}
+
+static struct vhost *
+vh(struct chan *ch)
+{
+	return ch->c->vh;
+}
+
+static void
+exchange_declare_m(struct chan *ch, struct amqp_exchange_declare *m)
+{
+	struct broker_err err;
+	static const struct amqp_exchange_declare_ok dok;
+
+	/* RabbitMQ checks the name's reserved prefix only for a non-passive declare
+	 * of a new exchange, and refuses the default exchange outright. */
+	if (m->exchange.len == 0) {
+		chan_fail(ch, AMQP_ACCESS_REFUSED, AMQP_EXCHANGE_DECLARE_METHOD,
+		          "operation not permitted on the default exchange");
+		return;
+	}
+	if (exchange_declare(vh(ch), m->exchange, m->type, m->passive, m->durable, m->auto_delete,
+	                     m->internal, m->arguments, &err) != 0) {
+		fail_err(ch, &err, AMQP_EXCHANGE_DECLARE_METHOD);
+		return;
+	}
+	ok(ch, m->nowait, AMQP_EXCHANGE_DECLARE_OK_METHOD, &dok);
+}
+
+static void
+exchange_delete_m(struct chan *ch, struct amqp_exchange_delete *m)
+{
+	struct broker_err err;
+	static const struct amqp_exchange_delete_ok dok;
+
+	if (exchange_delete(vh(ch), m->exchange, m->if_unused, &err) != 0) {
+		/* RabbitMQ answers delete-ok for an exchange that does not exist. */
+		if (err.code != AMQP_NOT_FOUND) {
+			fail_err(ch, &err, AMQP_EXCHANGE_DELETE_METHOD);
+			return;
+		}
+	}
+	ok(ch, m->nowait, AMQP_EXCHANGE_DELETE_OK_METHOD, &dok);
+}
+
+static void
+exchange_bind_m(struct chan *ch, struct amqp_exchange_bind *m)
+{
+	struct broker_err err;
+	static const struct amqp_exchange_bind_ok bok;
+
+	if (exchange_bind(vh(ch), m->destination, m->source, m->routing_key, m->arguments, &err)) {
+		fail_err(ch, &err, AMQP_EXCHANGE_BIND_METHOD);
+		return;
+	}
+	ok(ch, m->nowait, AMQP_EXCHANGE_BIND_OK_METHOD, &bok);
+}
+
+static void
+exchange_unbind_m(struct chan *ch, struct amqp_exchange_unbind *m)
+{
+	struct broker_err err;
+	static const struct amqp_exchange_unbind_ok uok;
+
+	if (exchange_unbind(vh(ch), m->destination, m->source, m->routing_key, m->arguments, &err)) {
+		fail_err(ch, &err, AMQP_EXCHANGE_UNBIND_METHOD);
+		return;
+	}
+	ok(ch, m->nowait, AMQP_EXCHANGE_UNBIND_OK_METHOD, &uok);
+}
+
+static void
+queue_declare_m(struct chan *ch, struct amqp_queue_declare *m)
+{
+	struct broker_err err;
+	struct queue     *q;
+
+	if (amqp_bytes_eq_cstr(m->queue, REPLY_TO)) {
+		/* The pseudo queue of direct reply-to always "exists" with one consumer. */
+		struct amqp_queue_declare_ok rok = { .queue = m->queue, .consumer_count = 1 };
+		ok(ch, m->nowait, AMQP_QUEUE_DECLARE_OK_METHOD, &rok);
+		return;
+	}
+	if (queue_declare(vh(ch), m->queue, m->passive, m->durable, m->exclusive, m->auto_delete,
+	                  m->arguments, ch->c, &q, &err) != 0) {
+		fail_err(ch, &err, AMQP_QUEUE_DECLARE_METHOD);
+		return;
+	}
+	set_last_queue(ch, q->name);
+	struct amqp_queue_declare_ok dok = {
+		.queue = q->name,
+		.message_count = (uint32_t)q->count,
+		.consumer_count = queue_consumer_count(q),
+	};
+	ok(ch, m->nowait, AMQP_QUEUE_DECLARE_OK_METHOD, &dok);
+}
+
+static void
+queue_bind_m(struct chan *ch, struct amqp_queue_bind *m)
+{
+	struct broker_err err;
+	bool              good;
+	struct amqp_bytes qn = queue_name_or_last(ch, m->queue, AMQP_QUEUE_BIND_METHOD, &good);
+	struct amqp_bytes rk = m->routing_key;
+	static const struct amqp_queue_bind_ok bok;
+
+	if (!good)
+		return;
+	if (m->queue.len == 0 && rk.len == 0)
+		rk = qn;
+	if (queue_bind(vh(ch), qn, m->exchange, rk, m->arguments, ch->c, &err)) {
+		fail_err(ch, &err, AMQP_QUEUE_BIND_METHOD);
+		return;
+	}
+	ok(ch, m->nowait, AMQP_QUEUE_BIND_OK_METHOD, &bok);
+}
+
+static void
+queue_unbind_m(struct chan *ch, struct amqp_queue_unbind *m)
+{
+	struct broker_err err;
+	bool              good;
+	struct amqp_bytes qn = queue_name_or_last(ch, m->queue, AMQP_QUEUE_UNBIND_METHOD, &good);
+	static const struct amqp_queue_unbind_ok uok;
+
+	if (!good)
+		return;
+	if (queue_unbind(vh(ch), qn, m->exchange, m->routing_key, m->arguments, ch->c, &err)) {
+		fail_err(ch, &err, AMQP_QUEUE_UNBIND_METHOD);
+		return;
+	}
+	ok(ch, false, AMQP_QUEUE_UNBIND_OK_METHOD, &uok);
+}
+
+/* Find a queue the connection may use; reports the error and returns NULL. */
+static struct queue *
+usable_queue(struct chan *ch, struct amqp_bytes name, uint32_t method_id)
+{
+	struct broker_err err;
+	bool              good;
+	struct amqp_bytes qn = queue_name_or_last(ch, name, method_id, &good);
+	struct queue     *q;
+
+	if (!good)
+		return NULL;
+	q = queue_find(vh(ch), qn);
+	if (q == NULL) {
+		chan_fail(ch, AMQP_NOT_FOUND, method_id, "no queue '%.*s' in vhost '%s'", (int)qn.len,
+		          (const char *)qn.ptr, vh(ch)->name);
+		return NULL;
+	}
+	if (queue_check_access(q, ch->c, &err)) {
+		fail_err(ch, &err, method_id);
+		return NULL;
+	}
+	return q;
+}
+
+static void
+queue_purge_m(struct chan *ch, struct amqp_queue_purge *m)
+{
+	struct queue *q = usable_queue(ch, m->queue, AMQP_QUEUE_PURGE_METHOD);
+
+	if (q == NULL)
+		return;
+	struct amqp_queue_purge_ok pok = { .message_count = queue_purge(q) };
+	ok(ch, m->nowait, AMQP_QUEUE_PURGE_OK_METHOD, &pok);
+}
+
+static void
+queue_delete_m(struct chan *ch, struct amqp_queue_delete *m)
+{
+	struct broker_err err;
+	bool              good;
+	struct amqp_bytes qn = queue_name_or_last(ch, m->queue, AMQP_QUEUE_DELETE_METHOD, &good);
+	struct queue     *q;
+	uint32_t          n = 0;
+
+	if (!good)
+		return;
+	q = queue_find(vh(ch), qn);
+	if (q) {
+		if (queue_check_access(q, ch->c, &err) ||
+		    queue_delete(q, m->if_unused, m->if_empty, &n, &err)) {
+			fail_err(ch, &err, AMQP_QUEUE_DELETE_METHOD);
+			return;
+		}
+	}
+	/* RabbitMQ answers delete-ok with 0 for a queue that does not exist. */
+	struct amqp_queue_delete_ok dok = { .message_count = n };
+	ok(ch, m->nowait, AMQP_QUEUE_DELETE_OK_METHOD, &dok);
+}
+
+static void
+basic_qos_m(struct chan *ch, struct amqp_basic_qos *m)
+{
+	static const struct amqp_basic_qos_ok qok;
+
+	if (m->prefetch_size != 0) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_QOS_METHOD, "prefetch_size!=0 (%u)",
+		          m->prefetch_size);
+		return;
+	}
+	if (m->global) {
+		ch->prefetch_global = m->prefetch_count;
+		chan_resume(ch);
+	} else {
+		/* As RabbitMQ 3.10: a per-consumer qos also lifts the channel-wide limit. */
+		ch->prefetch_consumer = m->prefetch_count;
+		if (ch->prefetch_global) {
+			ch->prefetch_global = 0;
+			chan_resume(ch);
+		}
+	}
+	conn_send_method(ch->c, ch->id, AMQP_BASIC_QOS_OK_METHOD, &qok);
+}
+
+static void
+reply_to_consume(struct chan *ch, struct amqp_basic_consume *m)
+{
+	char tag[64];
+
+	if (!m->no_ack) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,
+		          "reply consumer cannot acknowledge");
+		return;
+	}
+	if (ch->reply_consumer) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,
+		          "reply consumer already set");
+		return;
+	}
+	if (m->consumer_tag.len == 0)
+		random_tag(tag, sizeof(tag), "amq.ctag-");
+	struct amqp_bytes t = m->consumer_tag.len ? m->consumer_tag : amqp_cstr(tag);
+	if (hmap_get(&ch->consumers_by_tag, t)) {
+		chan_fail(ch, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME_METHOD,
+		          "attempt to reuse consumer tag '%.*s'", (int)t.len, (const char *)t.ptr);
+		return;
+	}
+	struct consumer *c = xcalloc(1, sizeof(*c));
+	c->ch = ch;
+	c->tag = bytes_dup(t);
+	c->no_ack = true;
+	if (ch->reply_key.len == 0) {
+		char key[64];
+		random_tag(key, sizeof(key), REPLY_TO_PREFIX);
+		ch->reply_key = bytes_dup(amqp_cstr(key));
+	}
+	hmap_put(&broker.reply_to, ch->reply_key, c);
+	ch->reply_consumer = c;
+	hmap_put(&ch->consumers_by_tag, c->tag, c);
+	list_add_tail(&ch->consumers, &c->chlink);
+	struct amqp_basic_consume_ok cok = { .consumer_tag = c->tag };
+	ok(ch, m->nowait, AMQP_BASIC_CONSUME_OK_METHOD, &cok);
+}
+
+static void
+basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
+{
+	struct broker_err err;
+	struct queue     *q;
+	char              tag[64];
+	struct amqp_field prio;
+	int64_t           p = 0;
+
+	if (amqp_bytes_eq_cstr(m->queue, REPLY_TO)) {
+		reply_to_consume(ch, m);
+		return;
+	}
+	if ((q = usable_queue(ch, m->queue, AMQP_BASIC_CONSUME_METHOD)) == NULL)
+		return;
+	if (amqp_table_get(m->arguments, "x-priority", &prio) == 1) {
+		if (!amqp_field_as_int(&prio, &p) || p < INT32_MIN || p > INT32_MAX) {
+			chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,
+			          "invalid arg 'x-priority' for queue '%.*s' in vhost '%s': "
+			          "{unacceptable_type,%s}",
+			          (int)q->name.len, (const char *)q->name.ptr, vh(ch)->name,
+			          exchange_field_type_name(prio.kind));
+			return;
+		}
+	}
+	if (m->consumer_tag.len == 0)
+		random_tag(tag, sizeof(tag), "amq.ctag-");
+	struct amqp_bytes t = m->consumer_tag.len ? m->consumer_tag : amqp_cstr(tag);
+	if (hmap_get(&ch->consumers_by_tag, t)) {
+		chan_fail(ch, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME_METHOD,
+		          "attempt to reuse consumer tag '%.*s'", (int)t.len, (const char *)t.ptr);
+		return;
+	}
+	struct consumer *c = xcalloc(1, sizeof(*c));
+	c->ch = ch;
+	c->tag = bytes_dup(t);
+	c->args = bytes_dup(m->arguments);
+	c->no_ack = m->no_ack;
+	c->exclusive = m->exclusive;
+	c->priority = (int32_t)p;
+	c->prefetch = ch->prefetch_consumer;
+	if (queue_add_consumer(q, c, &err) != 0) {
+		consumer_free(c);
+		fail_err(ch, &err, AMQP_BASIC_CONSUME_METHOD);
+		return;
+	}
+	hmap_put(&ch->consumers_by_tag, c->tag, c);
+	list_add_tail(&ch->consumers, &c->chlink);
+	struct amqp_basic_consume_ok cok = { .consumer_tag = c->tag };
+	ok(ch, m->nowait, AMQP_BASIC_CONSUME_OK_METHOD, &cok);
+}
+
+static void
+basic_cancel_m(struct chan *ch, struct amqp_basic_cancel *m)
+{
+	struct consumer *c = hmap_get(&ch->consumers_by_tag, m->consumer_tag);
+	struct amqp_basic_cancel_ok cok = { .consumer_tag = m->consumer_tag };
+
+	/* Send cancel-ok first: cancelling may delete an auto-delete queue. */
+	ok(ch, m->nowait, AMQP_BASIC_CANCEL_OK_METHOD, &cok);
+	if (c)
+		consumer_cancel(ch, c);
+}
+
+static void
+basic_get_m(struct chan *ch, struct amqp_basic_get *m)
+{
+	struct queue *q = usable_queue(ch, m->queue, AMQP_BASIC_GET_METHOD);
+	struct qentry e;
+
+	if (q == NULL)
+		return;
+	queue_touch(q);
+	if (!queue_pop(q, &e)) {
+		static const struct amqp_basic_get_empty ge;
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_GET_EMPTY_METHOD, &ge);
+		return;
+	}
+	struct amqp_basic_get_ok g = {
+		.delivery_tag = ++ch->next_tag,
+		.redelivered = e.redelivered != 0,
+		.exchange = msg_exchange(e.m),
+		.routing_key = msg_routing_key(e.m),
+		.message_count = (uint32_t)q->count,
+	};
+	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g, msg_props(e.m), e.m);
+	q->stat_delivered++;
+	if (m->no_ack) {
+		msg_unref(e.m);
+		return;
+	}
+	e.deliveries++;
+	struct unacked u = { g.delivery_tag, e, queue_ref(q), NULL, ev_now(EV_DEFAULT), false };
+	un_push(ch, &u);
+	q->unacked++;
+}
+
+static void
+tx_add(struct chan *ch, const struct tx_op *op)
+{
+	if (ch->ntxops == ch->txops_cap) {
+		ch->txops_cap = ch->txops_cap ? ch->txops_cap * 2 : 16;
+		ch->txops = xrealloc(ch->txops, ch->txops_cap * sizeof(*ch->txops));
+	}
+	ch->txops[ch->ntxops++] = *op;
+}
+
+static void
+basic_ack_m(struct chan *ch, uint32_t id, uint64_t tag, bool multiple, bool requeue)
+{
+	enum settle how = id == AMQP_BASIC_ACK_METHOD ? SETTLE_ACK
+	                  : requeue                   ? SETTLE_REQUEUE
+	                                              : SETTLE_DISCARD;
+
+	if (ch->tx) {
+		/* Checked now, applied at commit. */
+		if (!(multiple && tag == 0) && un_find(ch, tag) < 0) {
+			chan_fail(ch, AMQP_PRECONDITION_FAILED, id, "unknown delivery tag %llu",
+			          (unsigned long long)tag);
+			return;
+		}
+		struct tx_op op = { NULL, false, tag, (uint8_t)how, multiple, requeue };
+		tx_add(ch, &op);
+		return;
+	}
+	do_ack(ch, tag, multiple, how, id);
+}
+
+static void
+basic_recover_m(struct chan *ch, uint32_t id, bool requeue)
+{
+	if (!requeue) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, id, "requeue=false");
+		return;
+	}
+	requeue_all(ch);
+	if (id == AMQP_BASIC_RECOVER_METHOD) {
+		static const struct amqp_basic_recover_ok rok;
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_RECOVER_OK_METHOD, &rok);
+	}
+}
+
+static void
+basic_publish_m(struct chan *ch, struct amqp_basic_publish *m)
+{
+	if (m->immediate) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH_METHOD, "immediate=true");
+		return;
+	}
+	ch->content = CONTENT_AWAIT_HEADER;
+	ch->content_method = AMQP_BASIC_PUBLISH_METHOD;
+	ch->pub_mandatory = m->mandatory;
+	ch->pub_immediate = m->immediate;
+	ch->pub_exchange_len = (uint8_t)m->exchange.len;
+	if (m->exchange.len)
+		memcpy(ch->pub_exchange, m->exchange.ptr, m->exchange.len);
+	ch->pub_rk_len = (uint8_t)m->routing_key.len;
+	if (m->routing_key.len)
+		memcpy(ch->pub_rk, m->routing_key.ptr, m->routing_key.len);
+}
+
+static void
+confirm_select_m(struct chan *ch, struct amqp_confirm_select *m)
+{
+	static const struct amqp_confirm_select_ok sok;
+
+	if (ch->tx) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_CONFIRM_SELECT_METHOD,
+		          "cannot switch from tx to confirm mode");
+		return;
+	}
+	ch->confirm = true;
+	ok(ch, m->nowait, AMQP_CONFIRM_SELECT_OK_METHOD, &sok);
+}
+
+static int route_message(struct chan *ch, struct msg *m, bool mandatory);
+
+static void
+tx_m(struct chan *ch, uint32_t id)
+{
+	static const struct amqp_tx_select_ok sok;
+	static const struct amqp_tx_commit_ok cok;
+	static const struct amqp_tx_rollback_ok rok;
+
+	if (id == AMQP_TX_SELECT_METHOD) {
+		if (ch->confirm) {
+			chan_fail(ch, AMQP_PRECONDITION_FAILED, id, "cannot switch from confirm to tx mode");
+			return;
+		}
+		ch->tx = true;
+		conn_send_method(ch->c, ch->id, AMQP_TX_SELECT_OK_METHOD, &sok);
+		return;
+	}
+	if (!ch->tx) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, id, "channel is not transactional");
+		return;
+	}
+	size_t n = ch->ntxops;
+	ch->ntxops = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct tx_op *op = &ch->txops[i];
+		if (id == AMQP_TX_COMMIT_METHOD && ch->state == CHAN_OPEN) {
+			if (op->m)
+				route_message(ch, op->m, op->mandatory);
+			else
+				do_ack(ch, op->tag, op->multiple, (enum settle)op->kind,
+				       AMQP_TX_COMMIT_METHOD);
+		}
+		if (op->m)
+			msg_unref(op->m);
+	}
+	if (ch->state != CHAN_OPEN)
+		return;
+	if (id == AMQP_TX_COMMIT_METHOD)
+		conn_send_method(ch->c, ch->id, AMQP_TX_COMMIT_OK_METHOD, &cok);
+	else
+		conn_send_method(ch->c, ch->id, AMQP_TX_ROLLBACK_OK_METHOD, &rok);
+}
+
+static void
+channel_flow_m(struct chan *ch, struct amqp_channel_flow *m)
+{
+	struct amqp_channel_flow_ok fok = { .active = m->active };
+
+	/* RabbitMQ 3.10 refuses flow control from the client side. */
+	if (!m->active) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_CHANNEL_FLOW_METHOD, "active=false");
+		return;
+	}
+	ch->flow_active = m->active;
+	if (m->active)
+		chan_resume(ch);
+	conn_send_method(ch->c, ch->id, AMQP_CHANNEL_FLOW_OK_METHOD, &fok);
+}
+
+void
+chan_method(struct chan *ch, uint32_t id, union amqp_method *m)
+{
+	if (ch->state == CHAN_CLOSING) {
+		/* After our channel.close only close and close-ok count (spec 2.2.4). */
+		if (id == AMQP_CHANNEL_CLOSE_OK_METHOD || id == AMQP_CHANNEL_CLOSE_METHOD) {
+			if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+				static const struct amqp_channel_close_ok cok;
+				conn_send_method(ch->c, ch->id, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
+			}
+			conn_drop_channel(ch->c, ch->id);
+		}
+		return;
+	}
+	if (ch->content == CONTENT_AWAIT_HEADER) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, ch->content_method,
+		          "expected content header for class 60, got non content header frame instead");
+		return;
+	}
+	if (ch->content == CONTENT_AWAIT_BODY) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, ch->content_method,
+		          "expected content body, got non content body frame instead");
+		return;
+	}
+	switch (id) {
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		static const struct amqp_channel_close_ok cok;
+		conn_send_method(ch->c, ch->id, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
+		conn_drop_channel(ch->c, ch->id);
+		return;
+	}
+	case AMQP_CHANNEL_CLOSE_OK_METHOD:
+		/* not closing: RabbitMQ's channel has no handler for it */
+		chan_fail(ch, AMQP_COMMAND_INVALID, id, "unimplemented method");
+		return;
+	case AMQP_CHANNEL_FLOW_METHOD:
+		channel_flow_m(ch, &m->channel_flow);
+		return;
+	case AMQP_CHANNEL_FLOW_OK_METHOD:
+		return;
+	case AMQP_CHANNEL_OPEN_METHOD:
+		chan_fail(ch, AMQP_CHANNEL_ERROR, id, "second 'channel.open' seen");
+		return;
+	case AMQP_ACCESS_REQUEST_METHOD: {
+		struct amqp_access_request_ok rok = { .ticket = 1 };
+		conn_send_method(ch->c, ch->id, AMQP_ACCESS_REQUEST_OK_METHOD, &rok);
+		return;
+	}
+	case AMQP_EXCHANGE_DECLARE_METHOD:
+		exchange_declare_m(ch, &m->exchange_declare);
+		return;
+	case AMQP_EXCHANGE_DELETE_METHOD:
+		exchange_delete_m(ch, &m->exchange_delete);
+		return;
+	case AMQP_EXCHANGE_BIND_METHOD:
+		exchange_bind_m(ch, &m->exchange_bind);
+		return;
+	case AMQP_EXCHANGE_UNBIND_METHOD:
+		exchange_unbind_m(ch, &m->exchange_unbind);
+		return;
+	case AMQP_QUEUE_DECLARE_METHOD:
+		queue_declare_m(ch, &m->queue_declare);
+		return;
+	case AMQP_QUEUE_BIND_METHOD:
+		queue_bind_m(ch, &m->queue_bind);
+		return;
+	case AMQP_QUEUE_UNBIND_METHOD:
+		queue_unbind_m(ch, &m->queue_unbind);
+		return;
+	case AMQP_QUEUE_PURGE_METHOD:
+		queue_purge_m(ch, &m->queue_purge);
+		return;
+	case AMQP_QUEUE_DELETE_METHOD:
+		queue_delete_m(ch, &m->queue_delete);
+		return;
+	case AMQP_BASIC_QOS_METHOD:
+		basic_qos_m(ch, &m->basic_qos);
+		return;
+	case AMQP_BASIC_CONSUME_METHOD:
+		basic_consume_m(ch, &m->basic_consume);
+		return;
+	case AMQP_BASIC_CANCEL_METHOD:
+		basic_cancel_m(ch, &m->basic_cancel);
+		return;
+	case AMQP_BASIC_PUBLISH_METHOD:
+		basic_publish_m(ch, &m->basic_publish);
+		return;
+	case AMQP_BASIC_GET_METHOD:
+		basic_get_m(ch, &m->basic_get);
+		return;
+	case AMQP_BASIC_ACK_METHOD:
+		basic_ack_m(ch, id, m->basic_ack.delivery_tag, m->basic_ack.multiple, false);
+		return;
+	case AMQP_BASIC_NACK_METHOD:
+		basic_ack_m(ch, id, m->basic_nack.delivery_tag, m->basic_nack.multiple,
+		            m->basic_nack.requeue);
+		return;
+	case AMQP_BASIC_REJECT_METHOD:
+		basic_ack_m(ch, id, m->basic_reject.delivery_tag, false, m->basic_reject.requeue);
+		return;
+	case AMQP_BASIC_RECOVER_METHOD:
+		basic_recover_m(ch, id, m->basic_recover.requeue);
+		return;
+	case AMQP_BASIC_RECOVER_ASYNC_METHOD:
+		basic_recover_m(ch, id, m->basic_recover_async.requeue);
+		return;
+	case AMQP_CONFIRM_SELECT_METHOD:
+		confirm_select_m(ch, &m->confirm_select);
+		return;
+	case AMQP_TX_SELECT_METHOD:
+	case AMQP_TX_COMMIT_METHOD:
+	case AMQP_TX_ROLLBACK_METHOD:
+		tx_m(ch, id);
+		return;
+	default:
+		/* A method the server never receives (e.g. basic.deliver) or of another class. */
+		chan_fail(ch, AMQP_COMMAND_INVALID, id, "unexpected method in channel: %s",
+		          amqp_method_name(id));
+		return;
+	}
+}
+
+/* Content. */
+
+static void
+publish_return(struct chan *ch, struct msg *m, int code, const char *text)
+{
+	struct amqp_basic_return r = {
+		.reply_code = (uint16_t)code,
+		.reply_text = amqp_cstr(text),
+		.exchange = msg_exchange(m),
+		.routing_key = msg_routing_key(m),
+	};
+	conn_send_content(ch->c, ch->id, AMQP_BASIC_RETURN_METHOD, &r, msg_props(m), m);
+}
+
+/*
+ * Route a complete message and hand it to its queues.  Returns -1 if a
+ * queue refused it (length limit with reject-publish): the publisher gets
+ * a nack.
+ */
+static int
+route_message(struct chan *ch, struct msg *m, bool mandatory)
+{
+	int rejected = 0;
+
+	struct amqp_bytes xname = msg_exchange(m);
+	struct exchange  *x = exchange_find(vh(ch), xname);
+	struct amqp_basic_props props;
+
+	if (x == NULL) {
+		chan_fail(ch, AMQP_NOT_FOUND, AMQP_BASIC_PUBLISH_METHOD, "no exchange '%.*s' in vhost '%s'",
+		          (int)xname.len, (const char *)xname.ptr, vh(ch)->name);
+		return 0;
+	}
+	if (x->internal) {
+		chan_fail(ch, AMQP_ACCESS_REFUSED, AMQP_BASIC_PUBLISH_METHOD,
+		          "cannot publish to internal exchange '%.*s' in vhost '%s'", (int)xname.len,
+		          (const char *)xname.ptr, vh(ch)->name);
+		return 0;
+	}
+	struct amqp_bytes headers = { 0, NULL };
+	if (x->type == EXCHANGE_HEADERS && amqp_props_decode(msg_props(m), &props) == 0 &&
+	    (props.flags & AMQP_PROP_HEADERS))
+		headers = props.headers;
+
+	size_t n;
+	struct amqp_bytes rk = msg_routing_key(m);
+	if (x == vh(ch)->default_x && rk.len > sizeof(REPLY_TO_PREFIX) - 1 &&
+	    memcmp(rk.ptr, REPLY_TO_PREFIX, sizeof(REPLY_TO_PREFIX) - 1) == 0) {
+		struct consumer *c = hmap_get(&broker.reply_to, rk);
+		if (c) {
+			struct qentry e = { msg_ref(m), 0, 0, 0, 1 };
+			chan_deliver(c->ch, c, NULL, &e);
+			n = 1;
+		} else {
+			n = 0;
+		}
+	} else {
+		n = exchange_route(x, m, headers, &ch->route_buf, &ch->route_cap);
+		for (size_t i = 0; i < n; i++)
+			if (queue_push(ch->route_buf[i], m) != 0)
+				rejected = -1;
+	}
+	if (n == 0 && mandatory)
+		publish_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
+	return rejected;
+}
+
+static void
+publish_complete(struct chan *ch)
+{
+	struct msg *m = ch->pending;
+
+	ch->pending = NULL;
+	ch->content = CONTENT_NONE;
+	ch->stat_publish++;
+	if (ch->tx) {
+		struct tx_op op = { m, ch->pub_mandatory, 0, 0, false, false };
+		tx_add(ch, &op);
+		return;
+	}
+	int rc = route_message(ch, m, ch->pub_mandatory);
+	msg_unref(m);
+	if (ch->confirm && ch->state == CHAN_OPEN) {
+		if (rc == 0)
+			confirm_ready(ch, ++ch->next_publish_tag);
+		else
+			confirm_nack(ch, ++ch->next_publish_tag);
+	}
+}
+
+/* Rewrite reply_to "amq.rabbitmq.reply-to" into this channel's reply address. */
+static int
+rewrite_reply_to(struct chan *ch, struct amqp_basic_props *props, uint8_t *buf, size_t cap,
+                 struct amqp_bytes *out)
+{
+	struct amqp_wbuf w;
+
+	if (ch->reply_consumer == NULL) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+		          "fast reply consumer does not exist");
+		return -1;
+	}
+	props->reply_to = ch->reply_key;
+	amqp_wbuf_init(&w, buf, cap);
+	amqp_props_encode(&w, props);
+	if (w.overflow) {
+		chan_fail(ch, AMQP_FRAME_ERROR, AMQP_BASIC_PUBLISH_METHOD, "properties too large");
+		return -1;
+	}
+	*out = (struct amqp_bytes){ w.len, buf };
+	return 0;
+}
+
+/* The expiration property: a non-negative integer of milliseconds, as text. */
+static int
+parse_expiration(struct amqp_bytes s, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (s.len == 0 || s.len > 18)
+		return -1;
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.ptr[i] < '0' || s.ptr[i] > '9')
+			return -1;
+		v = v * 10 + (s.ptr[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+void
+chan_header(struct chan *ch, const uint8_t *p, size_t n)
+{
+	uint16_t                class_id;
+	uint64_t                body_size;
+	struct amqp_bytes       raw;
+	struct amqp_basic_props props;
+	int                     rc;
+	static uint8_t          rewritten[65536];
+
+	if (ch->state == CHAN_CLOSING)
+		return;
+	if (ch->content == CONTENT_NONE) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, 0,
+		          "expected method frame, got non method frame instead");
+		return;
+	}
+	if (ch->content == CONTENT_AWAIT_BODY) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, ch->content_method,
+		          "expected content body, got non content body frame instead");
+		return;
+	}
+	class_id = amqp_get_u16(p); /* the frame parser guarantees n >= 14 */
+	if (class_id != AMQP_CLASS_BASIC) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, ch->content_method,
+		          "expected content header for class 60, got one for class %u instead",
+		          class_id);
+		return;
+	}
+	rc = amqp_content_header_decode(p, n, &class_id, &body_size, &raw, &props);
+	if (rc < 0) {
+		/* RabbitMQ fails here with 541 INTERNAL_ERROR; say what is wrong instead. */
+		chan_fail(ch, AMQP_SYNTAX_ERROR, ch->content_method,
+		          "malformed content header properties");
+		return;
+	}
+	if (body_size > broker.cfg->max_message_size) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+		          "message size %llu is larger than configured max size %u",
+		          (unsigned long long)body_size, broker.cfg->max_message_size);
+		return;
+	}
+	if ((props.flags & AMQP_PROP_USER_ID) &&
+	    !amqp_bytes_eq_cstr(props.user_id, ch->c->user_name)) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+		          "user_id property set to '%.*s' but authenticated user was '%s'",
+		          (int)props.user_id.len, (const char *)props.user_id.ptr, ch->c->user_name);
+		return;
+	}
+	int64_t expiration = -1;
+	if ((props.flags & AMQP_PROP_EXPIRATION) && parse_expiration(props.expiration, &expiration)) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+		          "invalid expiration '%.*s' for message", (int)props.expiration.len,
+		          (const char *)props.expiration.ptr);
+		return;
+	}
+	if ((props.flags & AMQP_PROP_REPLY_TO) && amqp_bytes_eq_cstr(props.reply_to, REPLY_TO) &&
+	    rewrite_reply_to(ch, &props, rewritten, sizeof(rewritten), &raw) != 0)
+		return;
+
+	struct msg *m = msg_new((struct amqp_bytes){ ch->pub_exchange_len, ch->pub_exchange },
+	                        (struct amqp_bytes){ ch->pub_rk_len, ch->pub_rk }, raw, body_size);
+	if (m == NULL) {
+		conn_close_with(ch->c, AMQP_RESOURCE_ERROR, "out of memory for message body",
+		                AMQP_BASIC_PUBLISH_METHOD);
+		return;
+	}
+	if (props.flags & AMQP_PROP_DELIVERY_MODE)
+		m->persistent = props.delivery_mode == 2;
+	if (props.flags & AMQP_PROP_PRIORITY)
+		m->priority = props.priority;
+	if (props.flags & AMQP_PROP_EXPIRATION)
+		m->expiration = expiration;
+	ch->pending = m;
+	ch->content = CONTENT_AWAIT_BODY;
+	if (body_size == 0)
+		publish_complete(ch);
+}
+
+void
+chan_body(struct chan *ch, const uint8_t *p, size_t n)
+{
+	struct msg *m = ch->pending;
+
+	if (ch->state == CHAN_CLOSING)
+		return;
+	if (ch->content == CONTENT_NONE) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, 0,
+		          "expected method frame, got non method frame instead");
+		return;
+	}
+	if (ch->content == CONTENT_AWAIT_HEADER) {
+		chan_fail(ch, AMQP_UNEXPECTED_FRAME, ch->content_method,
+		          "expected content header for class 60, got non content header frame instead");
+		return;
+	}
+	if (n > m->body_len - m->body_filled) {
+		conn_close_with(ch->c, AMQP_FRAME_ERROR, "content body exceeds declared body size",
+		                AMQP_BASIC_PUBLISH_METHOD);
+		return;
+	}
+	memcpy(m->body + m->body_filled, p, n);
+	m->body_filled += n;
+	if (m->body_filled == m->body_len)
+		publish_complete(ch);
+}

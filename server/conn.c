@@ -1,0 +1,1126 @@
+/*
+ * Connections: the socket, the handshake (STYLE 4: an explicit state
+ * machine, see conn.h), frame input and batched output.
+ *
+ * Input: one read per readiness event into the connection's buffer, then
+ * every complete frame in it is handled; a partial frame stays at the
+ * front.  The buffer grows to the largest frame the peer may send.
+ *
+ * Output: handlers only queue bytes (tbuf) or references to message bodies
+ * (segs); conn_prepare(), run by the loop just before it blocks, sends
+ * confirms and then writes every pending connection with one writev.
+ */
+#include "server/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "amqp/frame.h"
+#include "amqp/spec_gen.h"
+#include "amqp/table.h"
+#include "server/broker.h"
+#include "server/channel.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/msg.h"
+
+#define RBUF_INITIAL   (16 * 1024)
+#define RBUF_BUSY      (128 * 1024)
+#define TX_HIGH        (1024 * 1024)   /* stop delivering to a connection above this */
+#define TX_LOW         (256 * 1024)    /* and resume below this */
+#define TX_READ_STOP   (8 * 1024 * 1024) /* stop reading from a peer that does not read */
+#define COPY_LIMIT     2048            /* bodies up to this are copied into tbuf */
+#define CLOSE_TIMEOUT  3.0             /* wait this long for close-ok */
+#define MAX_IOV        256
+
+static struct ev_loop *loop;
+static struct list     flush_list = { &flush_list, &flush_list };
+static struct list     reap_list = { &reap_list, &reap_list };
+static size_t          nconns;
+
+#define conn_of(w, member) ((struct conn *)((char *)(w) - offsetof(struct conn, member)))
+
+static void read_cb(struct ev_loop *l, ev_io *w, int revents);
+static void write_cb(struct ev_loop *l, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *l, ev_timer *w, int revents);
+static void conn_abort(struct conn *c);
+static void erl_binary(const uint8_t *p, size_t n, char *out, size_t len);
+
+void
+conn_set_loop(struct ev_loop *l)
+{
+	loop = l;
+}
+
+size_t
+conn_count(void)
+{
+	return nconns;
+}
+
+static void
+format_addr(const struct sockaddr_storage *ss, char *out, size_t len, bool *loopback)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int  port = 0;
+
+	if (loopback)
+		*loopback = false;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+		if (loopback)
+			*loopback = (ntohl(s->sin_addr.s_addr) >> 24) == 127;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+		if (loopback) {
+			const uint8_t *a = s->sin6_addr.s6_addr;
+			*loopback = IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) ||
+			            (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr) && a[12] == 127);
+		}
+	}
+	snprintf(out, len, "%s:%d", host, port);
+}
+
+void
+conn_accept(struct ev_loop *l, int fd)
+{
+	struct conn            *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	socklen_t               sl = sizeof(ss);
+	int                     one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	c->id = ++broker.next_conn_id;
+	c->state = CONN_AWAIT_HEADER;
+	c->frame_max = AMQP_FRAME_MIN_SIZE;
+	c->connected_at = ev_now(l);
+	c->last_rx = c->last_tx = ev_now(l);
+	LIST_INIT(&c->flush_link);
+	LIST_INIT(&c->exclusive_queues);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		format_addr(&ss, c->peer, sizeof(c->peer), &c->loopback);
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		format_addr(&ss, c->local, sizeof(c->local), NULL);
+	c->rcap = RBUF_INITIAL;
+	c->rbuf = xmalloc(c->rcap);
+	list_add_tail(&broker.conns, &c->link);
+	nconns++;
+	ev_io_init(&c->rio, read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+	ev_io_start(l, &c->rio);
+	c->reading = true;
+	/* The handshake must finish within handshake_timeout. */
+	ev_timer_init(&c->hb, timer_cb, broker.cfg->handshake_timeout / 1000.0, 0.);
+	ev_timer_start(l, &c->hb);
+	log_info("<conn %llu> accepting AMQP connection (%s -> %s)", (unsigned long long)c->id,
+	         c->peer, c->local);
+}
+
+/* Output. */
+
+void
+conn_want_flush(struct conn *c)
+{
+	if (!c->flush_queued && c->state != CONN_CLOSED) {
+		c->flush_queued = true;
+		list_add_tail(&flush_list, &c->flush_link);
+	}
+}
+
+static void
+tx_reserve(struct conn *c, size_t n)
+{
+	if (c->tcap - c->tlen >= n)
+		return;
+	size_t cap = c->tcap ? c->tcap : 4096;
+	while (cap - c->tlen < n)
+		cap *= 2;
+	c->tbuf = xrealloc(c->tbuf, cap);
+	c->tcap = cap;
+}
+
+static void
+seg_push(struct conn *c, struct msg *m, size_t off, size_t len)
+{
+	if (m == NULL && c->nsegs > c->seg_head) {
+		struct txseg *last = &c->segs[c->nsegs - 1];
+		if (last->m == NULL && last->off + last->len == off) {
+			last->len += len;
+			c->tx_pending += len;
+			return;
+		}
+	}
+	if (c->nsegs == c->segs_cap) {
+		c->segs_cap = c->segs_cap ? c->segs_cap * 2 : 16;
+		c->segs = xrealloc(c->segs, c->segs_cap * sizeof(*c->segs));
+	}
+	c->segs[c->nsegs++] = (struct txseg){ m ? msg_ref(m) : NULL, off, len };
+	c->tx_pending += len;
+}
+
+/* Append raw bytes to the output. */
+static void
+tx_put(struct conn *c, const void *p, size_t n)
+{
+	tx_reserve(c, n);
+	memcpy(c->tbuf + c->tlen, p, n);
+	seg_push(c, NULL, c->tlen, n);
+	c->tlen += n;
+}
+
+static void
+tx_method(struct conn *c, uint16_t channel, uint32_t id, const void *m)
+{
+	size_t  room = 256;
+	ssize_t n;
+
+	for (;;) {
+		tx_reserve(c, room + AMQP_FRAME_OVERHEAD);
+		n = amqp_method_encode(id, m, c->tbuf + c->tlen + AMQP_FRAME_HEADER_SIZE, room);
+		if (n >= 0)
+			break;
+		if (room >= (1u << 20)) {
+			log_error("<conn %llu> cannot encode %s", (unsigned long long)c->id,
+			          amqp_method_name(id));
+			return;
+		}
+		room *= 4;
+	}
+	uint8_t *p = c->tbuf + c->tlen;
+	amqp_frame_header_put(p, AMQP_FRAME_METHOD, channel, (uint32_t)n);
+	p[AMQP_FRAME_HEADER_SIZE + n] = AMQP_FRAME_END;
+	seg_push(c, NULL, c->tlen, (size_t)n + AMQP_FRAME_OVERHEAD);
+	c->tlen += (size_t)n + AMQP_FRAME_OVERHEAD;
+	c->send_cnt++;
+}
+
+void
+conn_send_method(struct conn *c, uint16_t channel, uint32_t id, const void *m)
+{
+	if (c->state == CONN_CLOSED || c->state == CONN_FLUSH_CLOSE)
+		return;
+	if (c->state == CONN_CLOSING && id != AMQP_CONNECTION_CLOSE_METHOD &&
+	    id != AMQP_CONNECTION_CLOSE_OK_METHOD)
+		return;
+	tx_method(c, channel, id, m);
+	conn_want_flush(c);
+}
+
+void
+conn_send_content(struct conn *c, uint16_t channel, uint32_t id, const void *method,
+                  struct amqp_bytes props, struct msg *m)
+{
+	uint8_t hdr[AMQP_FRAME_HEADER_SIZE + 12];
+	uint8_t end = AMQP_FRAME_END;
+
+	if (c->state != CONN_OPEN)
+		return;
+	tx_method(c, channel, id, method);
+
+	/* content header: class, weight, body size, then the encoded properties */
+	amqp_frame_header_put(hdr, AMQP_FRAME_HEADER, channel, (uint32_t)(12 + props.len));
+	amqp_put_u16(hdr + 7, AMQP_CLASS_BASIC);
+	amqp_put_u16(hdr + 9, 0);
+	amqp_put_u64(hdr + 11, m->body_len);
+	tx_reserve(c, sizeof(hdr) + props.len + 1);
+	memcpy(c->tbuf + c->tlen, hdr, sizeof(hdr));
+	memcpy(c->tbuf + c->tlen + sizeof(hdr), props.ptr, props.len);
+	c->tbuf[c->tlen + sizeof(hdr) + props.len] = AMQP_FRAME_END;
+	seg_push(c, NULL, c->tlen, sizeof(hdr) + props.len + 1);
+	c->tlen += sizeof(hdr) + props.len + 1;
+
+	size_t chunk = c->frame_max - AMQP_FRAME_OVERHEAD;
+	for (uint64_t off = 0; off < m->body_len; off += chunk) {
+		size_t n = m->body_len - off < chunk ? (size_t)(m->body_len - off) : chunk;
+		amqp_frame_header_put(hdr, AMQP_FRAME_BODY, channel, (uint32_t)n);
+		if (n <= COPY_LIMIT) {
+			tx_reserve(c, AMQP_FRAME_OVERHEAD + n);
+			memcpy(c->tbuf + c->tlen, hdr, AMQP_FRAME_HEADER_SIZE);
+			memcpy(c->tbuf + c->tlen + AMQP_FRAME_HEADER_SIZE, m->body + off, n);
+			c->tbuf[c->tlen + AMQP_FRAME_HEADER_SIZE + n] = AMQP_FRAME_END;
+			seg_push(c, NULL, c->tlen, AMQP_FRAME_OVERHEAD + n);
+			c->tlen += AMQP_FRAME_OVERHEAD + n;
+		} else {
+			tx_put(c, hdr, AMQP_FRAME_HEADER_SIZE);
+			seg_push(c, m, (size_t)off, n);
+			tx_put(c, &end, 1);
+		}
+	}
+	c->send_cnt++;
+	conn_want_flush(c);
+}
+
+bool
+conn_tx_full(const struct conn *c)
+{
+	return c->tx_pending >= TX_HIGH;
+}
+
+static void
+resume_channels(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->nchans; i++)
+		if (c->chans[i])
+			chan_resume(c->chans[i]);
+}
+
+/* Write what is queued.  Returns -1 if the connection died. */
+static int
+flush(struct conn *c)
+{
+	struct iovec iov[MAX_IOV];
+	bool         was_full = c->tx_pending >= TX_HIGH;
+
+	while (c->seg_head < c->nsegs) {
+		int n = 0;
+		for (size_t i = c->seg_head; i < c->nsegs && n < MAX_IOV; i++, n++) {
+			struct txseg *s = &c->segs[i];
+			iov[n].iov_base = (s->m ? s->m->body : c->tbuf) + s->off;
+			iov[n].iov_len = s->len;
+		}
+		ssize_t w = writev(c->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_info("<conn %llu> write failed: %s", (unsigned long long)c->id,
+			         strerror(errno));
+			conn_abort(c);
+			return -1;
+		}
+		c->send_oct += (uint64_t)w;
+		c->tx_pending -= (size_t)w;
+		c->last_tx = ev_now(loop);
+		size_t left = (size_t)w;
+		while (left) {
+			struct txseg *s = &c->segs[c->seg_head];
+			if (left >= s->len) {
+				left -= s->len;
+				if (s->m)
+					msg_unref(s->m);
+				c->seg_head++;
+			} else {
+				s->off += left;
+				s->len -= left;
+				left = 0;
+			}
+		}
+	}
+	if (c->seg_head == c->nsegs) {
+		c->seg_head = c->nsegs = 0;
+		c->tlen = 0;
+		if (c->writing) {
+			ev_io_stop(loop, &c->wio);
+			c->writing = false;
+		}
+		if (c->tcap > 1024 * 1024) {
+			free(c->tbuf);
+			c->tbuf = NULL;
+			c->tcap = 0;
+		}
+		if (c->state == CONN_FLUSH_CLOSE) {
+			conn_abort(c);
+			return -1;
+		}
+	} else if (!c->writing) {
+		ev_io_start(loop, &c->wio);
+		c->writing = true;
+	}
+	if (was_full && c->tx_pending < TX_LOW && c->state == CONN_OPEN)
+		resume_channels(c);
+	if (!c->reading && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
+	    c->state != CONN_CLOSED) {
+		ev_io_start(loop, &c->rio);
+		c->reading = true;
+	}
+	return 0;
+}
+
+static void
+write_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct conn *c = conn_of(w, wio);
+
+	(void)l;
+	(void)revents;
+	flush(c);
+}
+
+/* Closing. */
+
+static void
+release_channels(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->nchans; i++)
+		if (c->chans[i]) {
+			chan_free(c->chans[i]);
+			c->chans[i] = NULL;
+		}
+	c->open_chans = 0;
+}
+
+void
+conn_drop_channel(struct conn *c, uint16_t id)
+{
+	if (id < c->nchans && c->chans[id]) {
+		chan_free(c->chans[id]);
+		c->chans[id] = NULL;
+		c->open_chans--;
+	}
+}
+
+static void
+conn_abort(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->state = CONN_CLOSED;
+	ev_io_stop(loop, &c->rio);
+	ev_io_stop(loop, &c->wio);
+	ev_timer_stop(loop, &c->hb);
+	c->reading = c->writing = false;
+	if (c->flush_queued) {
+		list_del(&c->flush_link);
+		c->flush_queued = false;
+	}
+	list_add_tail(&reap_list, &c->flush_link);
+}
+
+static void
+reap(struct conn *c)
+{
+	release_channels(c);
+	queue_delete_exclusive(&c->exclusive_queues);
+	for (size_t i = c->seg_head; i < c->nsegs; i++)
+		if (c->segs[i].m)
+			msg_unref(c->segs[i].m);
+	close(c->fd);
+	list_del(&c->link);
+	nconns--;
+	log_info("<conn %llu> closed (%s)", (unsigned long long)c->id, c->peer);
+	free(c->rbuf);
+	free(c->tbuf);
+	free(c->segs);
+	free(c->chans);
+	free(c->client_props);
+	free(c);
+}
+
+void
+conn_close_with(struct conn *c, int code, const char *text, uint32_t method_id)
+{
+	char full[600];
+
+	if (c->state == CONN_CLOSING || c->state == CONN_CLOSED || c->state == CONN_FLUSH_CLOSE)
+		return;
+	snprintf(full, sizeof(full), "%s - %s", amqp_reply_name(code) ? amqp_reply_name(code) : "ERROR",
+	         text);
+	log_info("<conn %llu> closing AMQP connection: %s", (unsigned long long)c->id, full);
+	struct amqp_connection_close cl = {
+		.reply_code = (uint16_t)code,
+		.reply_text = amqp_cstr(full),
+		.class_id = (uint16_t)(method_id >> 16),
+		.method_id = (uint16_t)method_id,
+	};
+	if (cl.reply_text.len > 255)
+		cl.reply_text.len = 255;
+	bool before_open = c->state != CONN_OPEN;
+	tx_method(c, 0, AMQP_CONNECTION_CLOSE_METHOD, &cl);
+	conn_want_flush(c);
+	if (before_open) {
+		/* During the handshake there is nothing to wait for: send and go. */
+		c->state = CONN_FLUSH_CLOSE;
+		return;
+	}
+	c->state = CONN_CLOSING;
+	ev_timer_stop(loop, &c->hb);
+	ev_timer_set(&c->hb, CLOSE_TIMEOUT, 0.);
+	ev_timer_start(loop, &c->hb);
+}
+
+void
+conn_close_all(const char *text)
+{
+	struct list *it, *tmp;
+
+	list_for_each_safe (it, tmp, &broker.conns) {
+		struct conn *c = container_of(it, struct conn, link);
+		if (c->state == CONN_OPEN)
+			conn_close_with(c, AMQP_CONNECTION_FORCED, text, 0);
+		else if (c->state != CONN_CLOSED && c->state != CONN_CLOSING)
+			conn_abort(c);
+	}
+}
+
+/* Heartbeats and the handshake timeout share one timer. */
+static void
+timer_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	struct conn *c = conn_of(w, hb);
+	double       now = ev_now(l);
+
+	(void)revents;
+	if (c->state == CONN_CLOSING) {
+		conn_abort(c);
+		return;
+	}
+	if (c->state != CONN_OPEN) {
+		log_info("<conn %llu> handshake timeout (%s)", (unsigned long long)c->id, c->peer);
+		conn_abort(c);
+		return;
+	}
+	if (now - c->last_rx > 2.0 * c->heartbeat) {
+		log_info("<conn %llu> missed heartbeats from client, timeout: %us",
+		         (unsigned long long)c->id, c->heartbeat);
+		conn_abort(c);
+		return;
+	}
+	if (now - c->last_tx >= c->heartbeat / 2.0 && c->tx_pending == 0) {
+		uint8_t f[AMQP_FRAME_OVERHEAD];
+		amqp_frame_header_put(f, AMQP_FRAME_HEARTBEAT, 0, 0);
+		f[7] = AMQP_FRAME_END;
+		tx_put(c, f, sizeof(f));
+		conn_want_flush(c);
+	}
+}
+
+/* The handshake. */
+
+static void
+send_start(struct conn *c)
+{
+	uint8_t          buf[1024];
+	struct amqp_wbuf w;
+
+	amqp_wbuf_init(&w, buf, sizeof(buf));
+	/* server-properties: what RabbitMQ 3.10 sends, with warren's names */
+	size_t caps;
+	amqp_table_put_key(&w, amqp_cstr("capabilities"));
+	amqp_wbuf_u8(&w, 'F');
+	caps = amqp_table_begin(&w);
+	amqp_table_put_bool(&w, "publisher_confirms", true);
+	amqp_table_put_bool(&w, "exchange_exchange_bindings", true);
+	amqp_table_put_bool(&w, "basic.nack", true);
+	amqp_table_put_bool(&w, "consumer_cancel_notify", true);
+	amqp_table_put_bool(&w, "connection.blocked", true);
+	amqp_table_put_bool(&w, "consumer_priorities", true);
+	amqp_table_put_bool(&w, "authentication_failure_close", true);
+	amqp_table_put_bool(&w, "per_consumer_qos", true);
+	amqp_table_put_bool(&w, "direct_reply_to", true);
+	amqp_table_end(&w, caps);
+	amqp_table_put_longstr(&w, "cluster_name", amqp_cstr("warren@localhost"));
+	amqp_table_put_longstr(&w, "copyright", amqp_cstr("Copyright (c) 2026 The warren authors"));
+	amqp_table_put_longstr(&w, "information", amqp_cstr("Licensed under the MIT license"));
+	amqp_table_put_longstr(&w, "platform", amqp_cstr("C11/libev"));
+	amqp_table_put_longstr(&w, "product", amqp_cstr("warren"));
+	amqp_table_put_longstr(&w, "version", amqp_cstr("3.10.8"));
+
+	struct amqp_connection_start s = {
+		.version_major = 0,
+		.version_minor = 9,
+		.server_properties = { w.len, buf },
+		.mechanisms = amqp_cstr("AMQPLAIN PLAIN"),
+		.locales = amqp_cstr("en_US"),
+	};
+	conn_send_method(c, 0, AMQP_CONNECTION_START_METHOD, &s);
+}
+
+/* Credentials from start-ok: PLAIN is "\0user\0pass", AMQPLAIN a table body. */
+static int
+parse_credentials(struct amqp_connection_start_ok *m, struct amqp_bytes *user,
+                  struct amqp_bytes *pass)
+{
+	if (amqp_bytes_eq_cstr(m->mechanism, "PLAIN")) {
+		const uint8_t *p = m->response.ptr, *end = p + m->response.len;
+		const uint8_t *z1 = memchr(p, 0, m->response.len);
+		if (z1 == NULL)
+			return -1;
+		const uint8_t *z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+		if (z2 == NULL)
+			return -1;
+		*user = (struct amqp_bytes){ (size_t)(z2 - z1 - 1), z1 + 1 };
+		*pass = (struct amqp_bytes){ (size_t)(end - z2 - 1), z2 + 1 };
+		return 0;
+	}
+	if (amqp_bytes_eq_cstr(m->mechanism, "AMQPLAIN")) {
+		struct amqp_field f;
+		if (amqp_table_validate(m->response) != 0)
+			return -1;
+		if (amqp_table_get(m->response, "LOGIN", &f) != 1 || f.kind != 'S')
+			return -1;
+		*user = f.v.str;
+		if (amqp_table_get(m->response, "PASSWORD", &f) != 1 || f.kind != 'S')
+			return -1;
+		*pass = f.v.str;
+		return 0;
+	}
+	return -2;
+}
+
+static void
+auth_refused(struct conn *c, struct amqp_bytes mech)
+{
+	char text[300];
+
+	if (!c->cap_auth_failure_close) {
+		/* The 0-9-1 spec: close the socket without a close frame. */
+		conn_abort(c);
+		return;
+	}
+	snprintf(text, sizeof(text),
+	         "Login was refused using authentication mechanism %.*s. For details see the "
+	         "broker logfile.",
+	         (int)mech.len, (const char *)mech.ptr);
+	conn_close_with(c, AMQP_ACCESS_REFUSED, text, 0);
+}
+
+static void
+start_ok(struct conn *c, struct amqp_connection_start_ok *m)
+{
+	struct amqp_bytes user, pass;
+	struct amqp_field caps, f;
+
+	c->client_props = xmalloc(m->client_properties.len + 1);
+	memcpy(c->client_props, m->client_properties.ptr, m->client_properties.len);
+	c->client_props_len = m->client_properties.len;
+	if (amqp_table_get(m->client_properties, "capabilities", &caps) == 1 && caps.kind == 'F') {
+		c->cap_auth_failure_close = amqp_table_get(caps.v.table, "authentication_failure_close", &f) == 1 &&
+		                            f.kind == 't' && f.v.b;
+		c->cap_cancel_notify = amqp_table_get(caps.v.table, "consumer_cancel_notify", &f) == 1 &&
+		                       f.kind == 't' && f.v.b;
+		c->cap_blocked = amqp_table_get(caps.v.table, "connection.blocked", &f) == 1 &&
+		                 f.kind == 't' && f.v.b;
+	}
+	int rc = parse_credentials(m, &user, &pass);
+	if (rc != 0) {
+		/* An unknown mechanism or a malformed response: RabbitMQ drops the socket. */
+		log_warnx("<conn %llu> %s authentication mechanism '%.*s' (%s)",
+		          (unsigned long long)c->id, rc == -2 ? "unsupported" : "malformed response for",
+		          (int)m->mechanism.len, (const char *)m->mechanism.ptr, c->peer);
+		conn_abort(c);
+		return;
+	}
+	struct user *u = broker_user(user);
+	if (u == NULL || !broker_check_password(u, pass)) {
+		log_warnx("<conn %llu> authentication failed for user '%.*s' (%s)",
+		          (unsigned long long)c->id, (int)user.len, (const char *)user.ptr, c->peer);
+		auth_refused(c, m->mechanism);
+		return;
+	}
+	if (!c->loopback && config_is_loopback_user(broker.cfg, u->name)) {
+		log_warnx("<conn %llu> user '%s' can only connect via localhost",
+		          (unsigned long long)c->id, u->name);
+		auth_refused(c, m->mechanism);
+		return;
+	}
+	c->user = u;
+	snprintf(c->user_name, sizeof(c->user_name), "%s", u->name);
+	struct amqp_connection_tune t = {
+		.channel_max = broker.cfg->channel_max,
+		.frame_max = broker.cfg->frame_max,
+		.heartbeat = broker.cfg->heartbeat,
+	};
+	conn_send_method(c, 0, AMQP_CONNECTION_TUNE_METHOD, &t);
+	c->state = CONN_AWAIT_TUNE_OK;
+}
+
+static void
+tune_ok(struct conn *c, struct amqp_connection_tune_ok *m)
+{
+	uint32_t fmax = broker.cfg->frame_max ? broker.cfg->frame_max : UINT32_MAX;
+	uint16_t cmax = broker.cfg->channel_max ? broker.cfg->channel_max : UINT16_MAX;
+	char     text[200];
+
+	if (m->frame_max != 0 && m->frame_max < AMQP_FRAME_MIN_SIZE) {
+		snprintf(text, sizeof(text), "frame_max=%u < %u min size", m->frame_max,
+		         AMQP_FRAME_MIN_SIZE);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_TUNE_OK_METHOD);
+		return;
+	}
+	if (m->frame_max > fmax) {
+		snprintf(text, sizeof(text), "frame_max=%u > %u max size", m->frame_max, fmax);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_TUNE_OK_METHOD);
+		return;
+	}
+	if (m->channel_max > cmax) {
+		snprintf(text, sizeof(text),
+		         "negotiated channel_max = %u is higher than the maximum allowed value (%u)",
+		         m->channel_max, cmax);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_TUNE_OK_METHOD);
+		return;
+	}
+	c->frame_max = m->frame_max ? m->frame_max : fmax;
+	if (c->frame_max > 16 * 1024 * 1024 + AMQP_FRAME_OVERHEAD)
+		c->frame_max = 16 * 1024 * 1024;
+	c->channel_max = m->channel_max ? m->channel_max : cmax;
+	c->heartbeat = m->heartbeat;
+	c->state = CONN_AWAIT_OPEN;
+}
+
+static void
+conn_open(struct conn *c, struct amqp_connection_open *m)
+{
+	struct vhost *vh = broker_vhost(m->virtual_host);
+	char          text[400];
+
+	if (vh == NULL) {
+		snprintf(text, sizeof(text), "vhost %.*s not found", (int)m->virtual_host.len,
+		         (const char *)m->virtual_host.ptr);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
+		return;
+	}
+	c->vh = vh;
+	struct amqp_connection_open_ok ok = { .known_hosts = amqp_cstr("") };
+	conn_send_method(c, 0, AMQP_CONNECTION_OPEN_OK_METHOD, &ok);
+	c->state = CONN_OPEN;
+	ev_timer_stop(loop, &c->hb);
+	if (c->heartbeat) {
+		double every = c->heartbeat / 2.0;
+		ev_timer_set(&c->hb, every, every);
+		ev_timer_start(loop, &c->hb);
+	}
+	log_info("<conn %llu> user '%s' authenticated and granted access to vhost '%s'",
+	         (unsigned long long)c->id, c->user_name, vh->name);
+}
+
+static void
+connection_method(struct conn *c, uint32_t id, union amqp_method *m)
+{
+	static const struct amqp_connection_close_ok cok;
+
+	if (c->state == CONN_CLOSING) {
+		if (id == AMQP_CONNECTION_CLOSE_METHOD) {
+			tx_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &cok);
+			c->state = CONN_FLUSH_CLOSE;
+			conn_want_flush(c);
+		} else if (id == AMQP_CONNECTION_CLOSE_OK_METHOD) {
+			conn_abort(c);
+		}
+		return;
+	}
+	switch (id) {
+	case AMQP_CONNECTION_START_OK_METHOD:
+		if (c->state == CONN_AWAIT_START_OK) {
+			start_ok(c, &m->connection_start_ok);
+			return;
+		}
+		break;
+	case AMQP_CONNECTION_SECURE_OK_METHOD:
+		break;
+	case AMQP_CONNECTION_TUNE_OK_METHOD:
+		if (c->state == CONN_AWAIT_TUNE_OK) {
+			tune_ok(c, &m->connection_tune_ok);
+			return;
+		}
+		break;
+	case AMQP_CONNECTION_OPEN_METHOD:
+		if (c->state == CONN_AWAIT_OPEN) {
+			conn_open(c, &m->connection_open);
+			return;
+		}
+		break;
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		log_info("<conn %llu> client closed the connection", (unsigned long long)c->id);
+		tx_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &cok);
+		c->state = CONN_FLUSH_CLOSE;
+		conn_want_flush(c);
+		return;
+	case AMQP_CONNECTION_CLOSE_OK_METHOD:
+		conn_abort(c);
+		return;
+	case AMQP_CONNECTION_UPDATE_SECRET_METHOD:
+		if (c->state == CONN_OPEN) {
+			static const struct amqp_connection_update_secret_ok uok;
+			conn_send_method(c, 0, AMQP_CONNECTION_UPDATE_SECRET_OK_METHOD, &uok);
+			return;
+		}
+		break;
+	case AMQP_CONNECTION_BLOCKED_METHOD:
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		if (c->state == CONN_OPEN)
+			return;
+		break;
+	default:
+		break;
+	}
+	char text[200];
+	snprintf(text, sizeof(text), "%s not allowed on channel 0 now", amqp_method_name(id));
+	conn_close_with(c, c->state == CONN_OPEN ? AMQP_COMMAND_INVALID : AMQP_COMMAND_INVALID, text, id);
+}
+
+static struct chan *
+channel_get(struct conn *c, uint16_t id)
+{
+	return id < c->nchans ? c->chans[id] : NULL;
+}
+
+static void
+channel_open(struct conn *c, uint16_t id)
+{
+	char text[200];
+
+	if (c->open_chans >= c->channel_max || id > c->channel_max) {
+		snprintf(text, sizeof(text),
+		         "number of channels opened (%u) has reached the negotiated channel_max (%u)",
+		         c->open_chans, c->channel_max);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, 0);
+		return;
+	}
+	if (id >= c->nchans) {
+		uint32_t n = c->nchans ? c->nchans : 8;
+		while (n <= id)
+			n *= 2;
+		c->chans = xrealloc(c->chans, n * sizeof(*c->chans));
+		memset(c->chans + c->nchans, 0, (n - c->nchans) * sizeof(*c->chans));
+		c->nchans = n;
+	}
+	c->chans[id] = chan_new(c, id);
+	c->open_chans++;
+	struct amqp_channel_open_ok ok = { .channel_id = amqp_cstr("") };
+	conn_send_method(c, id, AMQP_CHANNEL_OPEN_OK_METHOD, &ok);
+}
+
+static void
+handle_method(struct conn *c, const struct amqp_frame *f)
+{
+	union amqp_method m;
+	uint32_t          id = 0;
+	int               rc = amqp_method_decode(f->payload, f->size, &id, &m);
+	char              text[300];
+
+	if (rc < 0) {
+		if (c->state != CONN_OPEN && c->state != CONN_CLOSING) {
+			conn_abort(c);
+			return;
+		}
+		if (rc == -AMQP_COMMAND_INVALID) {
+			/* RabbitMQ's reader crashes here and drops the socket; say why instead. */
+			snprintf(text, sizeof(text), "unknown method class %u method %u", id >> 16,
+			         id & 0xffff);
+			conn_close_with(c, AMQP_NOT_IMPLEMENTED, text, id);
+		} else {
+			char bin[200];
+			erl_binary(f->payload + 4, f->size - 4, bin, sizeof(bin));
+			snprintf(text, sizeof(text), "cannot decode %s", bin);
+			conn_close_with(c, AMQP_FRAME_ERROR, text, id);
+		}
+		return;
+	}
+	if (c->state == CONN_CLOSING && (f->channel != 0 || (id >> 16) != AMQP_CLASS_CONNECTION))
+		return;
+	if (c->state != CONN_OPEN && c->state != CONN_CLOSING) {
+		/* During the handshake only the expected method will do; RabbitMQ just
+		 * closes the socket otherwise. */
+		bool expected = f->channel == 0 &&
+		                ((c->state == CONN_AWAIT_START_OK && id == AMQP_CONNECTION_START_OK_METHOD) ||
+		                 (c->state == CONN_AWAIT_TUNE_OK && id == AMQP_CONNECTION_TUNE_OK_METHOD) ||
+		                 (c->state == CONN_AWAIT_OPEN && id == AMQP_CONNECTION_OPEN_METHOD) ||
+		                 id == AMQP_CONNECTION_CLOSE_METHOD);
+		if (!expected) {
+			conn_abort(c);
+			return;
+		}
+	}
+	if (f->channel == 0) {
+		if ((id >> 16) != AMQP_CLASS_CONNECTION || id == AMQP_CONNECTION_OPEN_METHOD ||
+		    id == AMQP_CONNECTION_START_OK_METHOD || id == AMQP_CONNECTION_TUNE_OK_METHOD) {
+			if (c->state == CONN_OPEN) {
+				conn_close_with(c, AMQP_CHANNEL_ERROR,
+				                "unexpected method in connection state running", id);
+				return;
+			}
+		}
+		connection_method(c, id, &m);
+		return;
+	}
+	struct chan *ch = channel_get(c, f->channel);
+	if ((id >> 16) == AMQP_CLASS_CONNECTION) {
+		if (ch == NULL)
+			conn_close_with(c, AMQP_CHANNEL_ERROR, "expected 'channel.open'", id);
+		else
+			conn_close_with(c, AMQP_COMMAND_INVALID, "connection method on a channel", id);
+		return;
+	}
+	if (ch == NULL) {
+		if (id == AMQP_CHANNEL_OPEN_METHOD)
+			channel_open(c, f->channel);
+		else
+			conn_close_with(c, AMQP_CHANNEL_ERROR, "expected 'channel.open'", id);
+		return;
+	}
+	chan_method(ch, id, &m);
+}
+
+/*
+ * Print bytes as Erlang's ~p prints a binary, which is how RabbitMQ shows
+ * frames in its FRAME_ERROR texts: <<"abc">> when printable, <<0,20>>
+ * otherwise.
+ */
+static void
+erl_binary(const uint8_t *p, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+	bool   printable = n > 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 32 && p[i] < 127) || (p[i] >= 8 && p[i] <= 13) || p[i] == 27))
+			printable = false;
+	o += (size_t)snprintf(out + o, len - o, printable ? "<<\"" : "<<");
+	for (size_t i = 0; i < n && o + 8 < len; i++) {
+		if (!printable) {
+			o += (size_t)snprintf(out + o, len - o, i ? ",%u" : "%u", p[i]);
+			continue;
+		}
+		static const char esc[] = "btnvfr";
+		if (p[i] == '"' || p[i] == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", p[i]);
+		else if (p[i] >= 8 && p[i] <= 13)
+			o += (size_t)snprintf(out + o, len - o, "\\%c", esc[p[i] - 8]);
+		else if (p[i] == 27)
+			o += (size_t)snprintf(out + o, len - o, "\\e");
+		else
+			out[o++] = (char)p[i];
+	}
+	if (o + 4 > len)
+		o = len - 4;
+	snprintf(out + o, len - o, printable ? "\">>" : ">>");
+}
+
+/* RabbitMQ's "type T, all octets = <<...>>: reason" frame errors. */
+static void
+frame_error(struct conn *c, int code, uint8_t type, const uint8_t *payload, size_t n,
+            const char *reason)
+{
+	char bin[200], text[300];
+
+	erl_binary(payload, n, bin, sizeof(bin));
+	if (reason)
+		snprintf(text, sizeof(text), "type %u, all octets = %s: %s", type, bin, reason);
+	else
+		snprintf(text, sizeof(text), "type %u, all octets = %s", type, bin);
+	log_info("<conn %llu> protocol error: %s", (unsigned long long)c->id, text);
+	conn_close_with(c, code, text, 0);
+	if (c->state == CONN_CLOSING)
+		c->state = CONN_FLUSH_CLOSE; /* the stream is broken: nothing more to read */
+}
+
+static void
+handle_frame(struct conn *c, const struct amqp_frame *f)
+{
+	struct chan *ch;
+
+	switch (f->type) {
+	case AMQP_FRAME_METHOD:
+		handle_method(c, f);
+		return;
+	case AMQP_FRAME_HEARTBEAT:
+		if (f->channel != 0)
+			frame_error(c, AMQP_UNEXPECTED_FRAME, f->type, f->payload, f->size, NULL);
+		return;
+	default: /* header or body */
+		if (c->state == CONN_CLOSING)
+			return;
+		if (c->state != CONN_OPEN) {
+			conn_abort(c);
+			return;
+		}
+		ch = f->channel ? channel_get(c, f->channel) : NULL;
+		if (ch == NULL) {
+			conn_close_with(c, AMQP_UNEXPECTED_FRAME,
+			                "expected method frame, got non method frame instead", 0);
+			return;
+		}
+		if (f->type == AMQP_FRAME_HEADER)
+			chan_header(ch, f->payload, f->size);
+		else
+			chan_body(ch, f->payload, f->size);
+		return;
+	}
+}
+
+/*
+ * Check a frame's envelope the way RabbitMQ's reader does, for its error
+ * texts: the size against frame_max as soon as the header is in, then,
+ * with the whole frame in, the frame-end octet, the type and the minimum
+ * payloads.  Returns 1 if the frame is fine or incomplete, 0 if it closed
+ * the connection.
+ */
+static int
+check_envelope(struct conn *c, const uint8_t *p, size_t n, uint32_t limit)
+{
+	char reason[100];
+
+	if (n < AMQP_FRAME_HEADER_SIZE)
+		return 1;
+	uint8_t  type = p[0];
+	uint32_t size = amqp_get_u32(p + 3);
+	if ((uint64_t)size + AMQP_FRAME_OVERHEAD > limit) {
+		snprintf(reason, sizeof(reason), "{frame_too_large,%u,%u}", size,
+		         limit - AMQP_FRAME_OVERHEAD);
+		frame_error(c, AMQP_FRAME_ERROR, type, NULL, 0, reason);
+		return 0;
+	}
+	if (n < (size_t)size + AMQP_FRAME_OVERHEAD)
+		return 1;
+	const uint8_t *payload = p + AMQP_FRAME_HEADER_SIZE;
+	if (payload[size] != AMQP_FRAME_END) {
+		snprintf(reason, sizeof(reason), "{invalid_frame_end_marker,%u}", payload[size]);
+		frame_error(c, AMQP_FRAME_ERROR, type, payload, size, reason);
+		return 0;
+	}
+	bool ok = (type == AMQP_FRAME_METHOD && size >= 4) ||
+	          (type == AMQP_FRAME_HEADER && size >= 14) || type == AMQP_FRAME_BODY ||
+	          (type == AMQP_FRAME_HEARTBEAT && size == 0);
+	if (!ok) {
+		frame_error(c, AMQP_FRAME_ERROR, type, payload, size, "unknown_frame");
+		return 0;
+	}
+	return 1;
+}
+
+/* Handle every complete frame in rbuf; keep a partial one. */
+static void
+process_input(struct conn *c)
+{
+	size_t off = 0;
+
+	while (off < c->rlen) {
+		if (c->state == CONN_CLOSED || c->state == CONN_FLUSH_CLOSE)
+			break;
+		if (c->state == CONN_AWAIT_HEADER) {
+			int h = amqp_protocol_header_check(c->rbuf + off, c->rlen - off);
+			if (h == 0)
+				break;
+			if (h < 0) {
+				/* Not AMQP 0-9-1: answer with the header we speak, then close. */
+				tx_put(c, amqp_protocol_header, 8);
+				c->state = CONN_FLUSH_CLOSE;
+				conn_want_flush(c);
+				break;
+			}
+			off += 8;
+			c->state = CONN_AWAIT_START_OK;
+			send_start(c);
+			continue;
+		}
+		struct amqp_frame f;
+		uint32_t          limit = c->state < CONN_AWAIT_OPEN ? AMQP_FRAME_MIN_SIZE : c->frame_max;
+		if (!check_envelope(c, c->rbuf + off, c->rlen - off, limit))
+			break;
+		ssize_t n = amqp_frame_parse(c->rbuf + off, c->rlen - off, limit, &f);
+		if (n == 0) {
+			/* Make room for the whole frame if its header is here. */
+			if (c->rlen - off >= AMQP_FRAME_HEADER_SIZE) {
+				size_t need = amqp_get_u32(c->rbuf + off + 3) + (size_t)AMQP_FRAME_OVERHEAD;
+				if (need > c->rcap) {
+					memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+					c->rlen -= off;
+					off = 0;
+					c->rcap = need;
+					c->rbuf = xrealloc(c->rbuf, c->rcap);
+				}
+			}
+			break;
+		}
+		if (n < 0) {
+			/* check_envelope accepts only what the parser accepts; this is a safety net */
+			frame_error(c, (int)-n, c->rbuf[off], NULL, 0, "malformed_frame");
+			break;
+		}
+		c->recv_cnt++;
+		off += (size_t)n;
+		handle_frame(c, &f);
+	}
+	if (off) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+}
+
+static void
+read_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct conn *c = conn_of(w, rio);
+	ssize_t      n;
+
+	(void)revents;
+	if (c->rlen == c->rcap) {
+		/* A busy peer: read more per turn. */
+		c->rcap = c->rcap < RBUF_BUSY ? RBUF_BUSY : c->rcap * 2;
+		c->rbuf = xrealloc(c->rbuf, c->rcap);
+	}
+	n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (c->state == CONN_OPEN)
+			log_info("<conn %llu> client unexpectedly closed TCP connection",
+			         (unsigned long long)c->id);
+		conn_abort(c);
+		return;
+	}
+	c->recv_oct += (uint64_t)n;
+	c->last_rx = ev_now(l);
+	bool filled = (size_t)n == c->rcap - c->rlen;
+	c->rlen += (size_t)n;
+	process_input(c);
+	if (filled && c->rcap < RBUF_BUSY && c->state != CONN_CLOSED) {
+		c->rcap = RBUF_BUSY;
+		c->rbuf = xrealloc(c->rbuf, c->rcap);
+	}
+	broker_dispatch();
+	if (c->tx_pending > TX_READ_STOP && c->reading) {
+		/* The peer is not reading what we send: stop reading what it sends. */
+		ev_io_stop(l, &c->rio);
+		c->reading = false;
+	}
+}
+
+static void
+flush_all(void)
+{
+	while (!LIST_EMPTY(&flush_list)) {
+		struct conn *c = container_of(flush_list.next, struct conn, flush_link);
+		list_del(&c->flush_link);
+		c->flush_queued = false;
+		flush(c);
+	}
+}
+
+void
+conn_prepare(struct ev_loop *l)
+{
+	(void)l;
+	/* Reaping requeues messages and deletes queues, which makes more work: repeat a little. */
+	for (int round = 0; round < 4; round++) {
+		broker_dispatch();
+		chan_flush_confirms();
+		flush_all();
+		/* Connections closing: release their channels now, outside any callback. */
+		struct list *it, *tmp;
+		list_for_each_safe (it, tmp, &broker.conns) {
+			struct conn *c = container_of(it, struct conn, link);
+			if (c->state == CONN_CLOSING && c->open_chans)
+				release_channels(c);
+		}
+		if (LIST_EMPTY(&reap_list) && LIST_EMPTY(&flush_list) && LIST_EMPTY(&broker.dispatch))
+			break;
+		while (!LIST_EMPTY(&reap_list)) {
+			struct conn *c = container_of(reap_list.next, struct conn, flush_link);
+			list_del(&c->flush_link);
+			reap(c);
+		}
+	}
+}

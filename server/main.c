@@ -1,0 +1,138 @@
+/*
+ * warren: an AMQP 0-9-1 broker.  main() reads the configuration, sets up
+ * the engine and the listeners on one libev loop, and runs it until
+ * SIGTERM or SIGINT, which close every client with 320 CONNECTION_FORCED.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ev.h>
+
+#include "server/broker.h"
+#include "server/config.h"
+#include "server/conn.h"
+#include "server/listener.h"
+#include "server/log.h"
+
+#define SHUTDOWN_GRACE 2.0 /* seconds to wait for clients to answer connection.close */
+
+static struct config cfg;
+static ev_signal     sigterm_w, sigint_w;
+static ev_prepare    prepare_w;
+static ev_timer      shutdown_w;
+static ev_check      shutdown_check_w;
+static int           stopping;
+
+static void
+prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	conn_prepare(loop);
+}
+
+static void
+shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+shutdown_check_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (conn_count() == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	if (stopping++) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("received %s, stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	listener_stop_all(loop);
+	conn_close_all("broker forced connection closure with reason 'shutdown'");
+	ev_timer_init(&shutdown_w, shutdown_timeout_cb, SHUTDOWN_GRACE, 0.);
+	ev_timer_start(loop, &shutdown_w);
+	ev_check_init(&shutdown_check_w, shutdown_check_cb);
+	ev_check_start(loop, &shutdown_check_w);
+}
+
+static int
+mkdir_p(const char *path)
+{
+	char buf[4096];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ev_loop *loop;
+	char            addrs[512];
+	double          t0;
+
+	config_defaults(&cfg);
+	switch (config_from_args(&cfg, argc, argv)) {
+	case 1:
+		return 0;
+	case -1:
+		return 64;
+	default:
+		break;
+	}
+	log_set_level(cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	t0 = ev_time();
+	if (mkdir_p(cfg.data_dir) < 0)
+		fatalx("cannot create data directory %s: %s", cfg.data_dir, strerror(errno));
+	conn_set_loop(loop);
+	broker_init(&cfg);
+
+	if (listener_start(loop, cfg.listen_host, cfg.port, conn_accept, addrs, sizeof(addrs)) == 0)
+		fatalx("no AMQP listener could be started on port %u", cfg.port);
+
+	ev_prepare_init(&prepare_w, prepare_cb);
+	ev_prepare_start(loop, &prepare_w);
+	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
+	ev_signal_start(loop, &sigterm_w);
+	ev_signal_init(&sigint_w, signal_cb, SIGINT);
+	ev_signal_start(loop, &sigint_w);
+
+	log_info("warren %s started in %.1f ms: accepting AMQP 0-9-1 connections on %s (data in %s)",
+	         PACKAGE_VERSION, (ev_time() - t0) * 1000.0, addrs, cfg.data_dir);
+	ev_run(loop, 0);
+
+	conn_prepare(loop); /* last flush of the close frames */
+	log_info("stopped");
+	broker_shutdown();
+	config_free(&cfg);
+	return 0;
+}

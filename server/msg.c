@@ -1,0 +1,48 @@
+/*
+ * Message allocation and reference counting.
+ */
+#include "server/msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+struct msg *
+msg_new(struct amqp_bytes exchange, struct amqp_bytes rk, struct amqp_bytes props,
+        uint64_t body_len)
+{
+	size_t      head = exchange.len + rk.len + props.len;
+	struct msg *m;
+
+	if (body_len > SIZE_MAX - sizeof(*m) - head)
+		return NULL;
+	m = malloc(sizeof(*m) + head + body_len);
+	if (m == NULL)
+		return NULL;
+	m->refs = 1;
+	m->exchange_len = (uint8_t)exchange.len;
+	m->rk_len = (uint8_t)rk.len;
+	m->props_len = (uint32_t)props.len;
+	m->body_len = body_len;
+	m->expiration = -1;
+	m->body_filled = 0;
+	if (exchange.len)
+		memcpy(m->data, exchange.ptr, exchange.len);
+	if (rk.len)
+		memcpy(m->data + exchange.len, rk.ptr, rk.len);
+	if (props.len)
+		memcpy(m->data + exchange.len + rk.len, props.ptr, props.len);
+	m->body = m->data + head;
+	m->persistent = 0;
+	m->priority = 0;
+	return m;
+}
+
+void
+msg_unref(struct msg *m)
+{
+	if (m->refs == 0)
+		abort();
+	if (--m->refs == 0)
+		free(m);
+}

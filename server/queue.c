@@ -1,0 +1,929 @@
+/*
+ * Queues: the ready messages in publish order (a ring sorted by sequence
+ * number, so a requeued message goes back to its original place, as
+ * RabbitMQ's classic queues do), consumers by priority with round robin
+ * among equals, declaration rules and deletion.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+
+#include "amqp/spec_gen.h"
+#include "amqp/table.h"
+#include "server/broker.h"
+#include "server/channel.h"
+#include "server/conn.h"
+#include "server/msg.h"
+
+#include <time.h>
+
+#include "amqp/props.h"
+
+struct queue *
+queue_find(struct vhost *vh, struct amqp_bytes name)
+{
+	return hmap_get(&vh->queues, name);
+}
+
+static uint64_t
+now_ms(void)
+{
+	return (uint64_t)(ev_now(EV_DEFAULT) * 1000.0);
+}
+
+static struct qentry *
+at(struct qring *r, size_t i)
+{
+	return &r->ring[(r->head + i) & (r->cap - 1)];
+}
+
+static void
+grow(struct qring *r)
+{
+	size_t         n = r->cap ? r->cap * 2 : 16;
+	struct qentry *ring = xmalloc(n * sizeof(*ring));
+
+	for (size_t i = 0; i < r->count; i++)
+		ring[i] = *at(r, i);
+	free(r->ring);
+	r->ring = ring;
+	r->cap = n;
+	r->head = 0;
+}
+
+static struct qring *
+ring_for(struct queue *q, const struct msg *m)
+{
+	uint8_t p = m->priority > q->opts.max_priority ? q->opts.max_priority : m->priority;
+	return &q->prio[p];
+}
+
+/* The ring holding the next message to deliver: the highest priority with any. */
+static struct qring *
+head_ring(struct queue *q)
+{
+	for (int p = q->opts.max_priority; p >= 0; p--)
+		if (q->prio[p].count)
+			return &q->prio[p];
+	return NULL;
+}
+
+static void
+take_head(struct queue *q, struct qring *r, struct qentry *e)
+{
+	*e = *at(r, 0);
+	r->head = (r->head + 1) & (r->cap - 1);
+	r->count--;
+	q->count--;
+	q->bytes -= msg_size(e->m);
+}
+
+static void arm_ttl(struct queue *q);
+
+/* Drop expired messages at the head of each ring (dead-lettered "expired"). */
+static void
+expire_heads(struct queue *q)
+{
+	uint64_t      now = now_ms();
+	struct qentry e;
+
+	for (int p = q->opts.max_priority; p >= 0; p--) {
+		struct qring *r = &q->prio[p];
+		while (r->count && at(r, 0)->expires_at && at(r, 0)->expires_at < now) {
+			take_head(q, r, &e);
+			queue_dead_letter(q, e.m, "expired");
+			if (q->deleted)
+				return;
+		}
+	}
+}
+
+static void
+ttl_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct queue *q = (struct queue *)((char *)w - offsetof(struct queue, ttl_timer));
+
+	(void)loop;
+	(void)revents;
+	queue_ref(q);
+	expire_heads(q);
+	if (!q->deleted)
+		arm_ttl(q);
+	queue_unref(q);
+}
+
+/* Wake up when the earliest head expires. */
+static void
+arm_ttl(struct queue *q)
+{
+	uint64_t next = 0;
+
+	for (int p = q->opts.max_priority; p >= 0; p--) {
+		struct qring *r = &q->prio[p];
+		if (r->count && at(r, 0)->expires_at && (next == 0 || at(r, 0)->expires_at < next))
+			next = at(r, 0)->expires_at;
+	}
+	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
+	if (next == 0)
+		return;
+	uint64_t now = now_ms();
+	double   delay = next >= now ? (double)(next - now + 1) / 1000.0 : 0.0;
+	ev_timer_set(&q->ttl_timer, delay, 0.);
+	ev_timer_start(EV_DEFAULT, &q->ttl_timer);
+}
+
+static void queue_destroy(struct queue *q);
+
+static void
+expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct queue *q = (struct queue *)((char *)w - offsetof(struct queue, expiry_timer));
+
+	(void)loop;
+	(void)revents;
+	if (q->nconsumers == 0 && !q->deleted)
+		queue_destroy(q);
+}
+
+void
+queue_touch(struct queue *q)
+{
+	if (q->opts.expires < 0)
+		return;
+	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
+	if (q->nconsumers == 0) {
+		ev_timer_set(&q->expiry_timer, (double)q->opts.expires / 1000.0, 0.);
+		ev_timer_start(EV_DEFAULT, &q->expiry_timer);
+	}
+}
+
+static bool
+over_limit(const struct queue *q, size_t extra_count, uint64_t extra_bytes)
+{
+	return (q->opts.max_length >= 0 && q->count + extra_count > (uint64_t)q->opts.max_length) ||
+	       (q->opts.max_length_bytes >= 0 &&
+	        q->bytes + extra_bytes > (uint64_t)q->opts.max_length_bytes);
+}
+
+int
+queue_push(struct queue *q, struct msg *m)
+{
+	struct qring *r = ring_for(q, m);
+	int64_t       ttl = q->opts.message_ttl;
+
+	if (q->opts.overflow != OVERFLOW_DROP_HEAD &&
+	    (q->opts.max_length >= 0 || q->opts.max_length_bytes >= 0)) {
+		/* rabbit_classic_queue: refuse when the queue is already at its limit */
+		if ((q->opts.max_length >= 0 && q->count >= (uint64_t)q->opts.max_length) ||
+		    (q->opts.max_length_bytes >= 0 && q->bytes >= (uint64_t)q->opts.max_length_bytes)) {
+			if (q->opts.overflow == OVERFLOW_REJECT_PUBLISH_DLX)
+				queue_dead_letter(q, msg_ref(m), "maxlen");
+			return -1;
+		}
+	}
+	if (r->count == r->cap)
+		grow(r);
+	struct qentry *e = at(r, r->count);
+	e->m = msg_ref(m);
+	e->seq = q->next_seq++;
+	e->redelivered = 0;
+	e->deliveries = 0;
+	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
+		ttl = m->expiration;
+	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
+	r->count++;
+	q->count++;
+	q->bytes += msg_size(m);
+	q->stat_published++;
+	if (e->expires_at && r->count == 1)
+		arm_ttl(q);
+	if (q->opts.overflow == OVERFLOW_DROP_HEAD) {
+		struct qentry old;
+		while (q->count && over_limit(q, 0, 0)) {
+			take_head(q, head_ring(q), &old);
+			queue_dead_letter(q, old.m, "maxlen");
+		}
+	}
+	queue_schedule(q);
+	return 0;
+}
+
+bool
+queue_pop(struct queue *q, struct qentry *e)
+{
+	struct qring *r;
+
+	expire_heads(q);
+	if (q->deleted || (r = head_ring(q)) == NULL)
+		return false;
+	take_head(q, r, e);
+	if (r->count && at(r, 0)->expires_at)
+		arm_ttl(q);
+	return true;
+}
+
+void
+queue_requeue(struct queue *q, const struct qentry *re)
+{
+	if (q->deleted) {
+		msg_unref(re->m);
+		return;
+	}
+	if (q->opts.delivery_limit >= 0 && re->deliveries > (uint64_t)q->opts.delivery_limit) {
+		queue_dead_letter(q, re->m, "delivery_limit");
+		return;
+	}
+	struct qring *r = ring_for(q, re->m);
+	if (r->count == r->cap)
+		grow(r);
+	/* Find the first entry with a larger seq; requeues usually land at the front. */
+	size_t lo = 0, hi = r->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (at(r, mid)->seq < re->seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0) {
+		r->head = (r->head - 1) & (r->cap - 1);
+	} else {
+		for (size_t i = r->count; i > lo; i--)
+			*at(r, i) = *at(r, i - 1);
+	}
+	struct qentry *e = at(r, lo);
+	*e = *re;
+	e->redelivered = 1;
+	r->count++;
+	q->count++;
+	q->bytes += msg_size(re->m);
+	q->stat_redelivered++;
+	if (lo == 0 && e->expires_at)
+		arm_ttl(q);
+	queue_schedule(q);
+}
+
+void
+queue_schedule(struct queue *q)
+{
+	if (q->dispatch_pending || q->deleted || q->nconsumers == 0)
+		return;
+	q->dispatch_pending = true;
+	list_add_tail(&broker.dispatch, &q->dlink);
+}
+
+static struct consumer *
+pick(struct queue *q)
+{
+	struct list *it, *tmp;
+
+	if (q->opts.single_active) {
+		if (q->active == NULL && !LIST_EMPTY(&q->consumers))
+			q->active = container_of(q->consumers.next, struct consumer, qlink);
+		return q->active && chan_can_deliver(q->active->ch, q->active) ? q->active : NULL;
+	}
+	list_for_each_safe (it, tmp, &q->consumers) {
+		struct consumer *c = container_of(it, struct consumer, qlink);
+		if (chan_can_deliver(c->ch, c))
+			return c;
+	}
+	return NULL;
+}
+
+/* Move c behind the last consumer of its priority: round robin among equals. */
+static void
+rotate(struct queue *q, struct consumer *c)
+{
+	struct list *pos = c->qlink.next;
+
+	while (pos != &q->consumers && container_of(pos, struct consumer, qlink)->priority == c->priority)
+		pos = pos->next;
+	if (pos == c->qlink.next)
+		return;
+	list_del(&c->qlink);
+	list_add_tail(pos, &c->qlink);
+}
+
+void
+queue_dispatch(struct queue *q)
+{
+	struct qentry e;
+
+	queue_ref(q);
+	while (q->count && !q->deleted) {
+		struct consumer *c = pick(q);
+		if (c == NULL)
+			break;
+		if (!queue_pop(q, &e))
+			break;
+		e.deliveries++;
+		chan_deliver(c->ch, c, q, &e);
+		if (!q->opts.single_active)
+			rotate(q, c);
+	}
+	queue_unref(q);
+}
+
+uint32_t
+queue_consumer_count(const struct queue *q)
+{
+	return (uint32_t)q->nconsumers;
+}
+
+uint32_t
+queue_purge(struct queue *q)
+{
+	uint32_t      n = (uint32_t)q->count;
+	struct qentry e;
+	struct qring *r;
+
+	while ((r = head_ring(q)) != NULL) {
+		take_head(q, r, &e);
+		msg_unref(e.m);
+	}
+	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
+	return n;
+}
+
+void
+queue_unref(struct queue *q)
+{
+	if (--q->refs)
+		return;
+	bytes_free(&q->name);
+	bytes_free(&q->args);
+	for (int p = 0; p <= q->opts.max_priority; p++)
+		free(q->prio[p].ring);
+	free(q->prio);
+	free(q);
+}
+
+static void
+queue_destroy(struct queue *q)
+{
+	struct list *it, *tmp;
+
+	q->deleted = true;
+	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
+	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
+	q->active = NULL;
+	list_for_each_safe (it, tmp, &q->consumers) {
+		struct consumer *c = container_of(it, struct consumer, qlink);
+		list_del(&c->qlink);
+		q->nconsumers--;
+		chan_consumer_gone(c);
+	}
+	exchange_unbind_all_dest(&q->dest_bindings);
+	queue_purge(q);
+	if (q->dispatch_pending) {
+		list_del(&q->dlink);
+		q->dispatch_pending = false;
+	}
+	if (q->owner)
+		list_del(&q->olink);
+	q->owner = NULL;
+	hmap_del(&q->vh->queues, q->name);
+	queue_unref(q);
+}
+
+int
+queue_delete(struct queue *q, bool if_unused, bool if_empty, uint32_t *count,
+             struct broker_err *err)
+{
+	if (if_unused && q->nconsumers)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED, "queue '%.*s' in vhost '%s' in use",
+		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
+	if (if_empty && q->count)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED,
+		                   "queue '%.*s' in vhost '%s' not empty",
+		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
+	*count = (uint32_t)q->count;
+	queue_destroy(q);
+	return 0;
+}
+
+void
+queue_delete_exclusive(struct list *owned)
+{
+	while (!LIST_EMPTY(owned)) {
+		struct queue *q = container_of(owned->next, struct queue, olink);
+		queue_destroy(q);
+	}
+}
+
+int
+queue_check_access(struct queue *q, struct conn *c, struct broker_err *err)
+{
+	if (q->exclusive && q->owner != c)
+		return broker_fail(err, AMQP_RESOURCE_LOCKED,
+		                   "cannot obtain exclusive access to locked queue '%.*s' in vhost '%s'. "
+		                   "It could be originally declared on another connection or the "
+		                   "exclusive property value does not match that of the original "
+		                   "declaration.",
+		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
+	return 0;
+}
+
+static void
+server_name(char *out, size_t len)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t r[22];
+	size_t  i = 0;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		for (i = 0; i < sizeof(r); i++)
+			r[i] = (uint8_t)random();
+	i = (size_t)snprintf(out, len, "amq.gen-");
+	for (size_t k = 0; k < sizeof(r) && i + 1 < len; k++)
+		out[i++] = b64[r[k] & 63];
+	out[i] = 0;
+}
+
+/* Queue arguments RabbitMQ validates at declaration (rabbit_amqqueue:declare_args/0). */
+static int
+validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
+{
+	struct amqp_table_iter it;
+	struct amqp_bytes      key;
+	struct amqp_field      v;
+	int64_t                n;
+
+	amqp_table_iter_init(&it, args);
+	while (amqp_table_next(&it, &key, &v) == 1) {
+		const char *k = (const char *)key.ptr;
+		int         kl = (int)key.len;
+		bool        isint = amqp_field_as_int(&v, &n);
+
+#define KEY(s) (key.len == sizeof(s) - 1 && memcmp(k, s, key.len) == 0)
+#define BAD(fmt, ...) broker_fail(err, AMQP_PRECONDITION_FAILED, "invalid arg '%.*s' for %s: " fmt, kl, k, what, __VA_ARGS__)
+		if (KEY("x-expires")) {
+			if (!isint)
+				return BAD("\"expected integer, got %s\"", exchange_field_type_name(v.kind));
+			if (n == 0)
+				return BAD("{value_zero,%lld}", (long long)n);
+			if (n < 0)
+				return BAD("{value_negative,%lld}", (long long)n);
+		} else if (KEY("x-message-ttl") || KEY("x-max-length") || KEY("x-max-length-bytes") ||
+		           KEY("x-delivery-limit")) {
+			if (!isint)
+				return BAD("\"expected integer, got %s\"", exchange_field_type_name(v.kind));
+			if (n < 0)
+				return BAD("{value_negative,%lld}", (long long)n);
+		} else if (KEY("x-max-priority")) {
+			if (!isint)
+				return BAD("\"expected integer, got %s\"", exchange_field_type_name(v.kind));
+			if (n < 0)
+				return BAD("{value_negative,%lld}", (long long)n);
+			if (n > 255)
+				return BAD("{value_too_large,%lld,255}", (long long)n);
+		} else if (KEY("x-dead-letter-exchange") || KEY("x-dead-letter-routing-key")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+		} else if (KEY("x-overflow")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+			if (!amqp_bytes_eq_cstr(v.v.str, "drop-head") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "reject-publish") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "reject-publish-dlx"))
+				return BAD("{invalid_overflow,<<\"%.*s\">>}", (int)v.v.str.len,
+				           (const char *)v.v.str.ptr);
+		} else if (KEY("x-queue-mode")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+			if (!amqp_bytes_eq_cstr(v.v.str, "default") && !amqp_bytes_eq_cstr(v.v.str, "lazy"))
+				return BAD("{invalid_queue_mode,<<\"%.*s\">>}", (int)v.v.str.len,
+				           (const char *)v.v.str.ptr);
+		} else if (KEY("x-single-active-consumer")) {
+			if (v.kind != 't')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+		} else if (KEY("x-queue-type")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+			if (!amqp_bytes_eq_cstr(v.v.str, "classic"))
+				return broker_fail(err, AMQP_PRECONDITION_FAILED,
+				                   "invalid arg 'x-queue-type' for %s: only classic queues "
+				                   "are supported by this broker yet", what);
+		}
+#undef KEY
+#undef BAD
+	}
+	struct amqp_field dlx, dlrk;
+	if (amqp_table_get(args, "x-dead-letter-routing-key", &dlrk) == 1 &&
+	    amqp_table_get(args, "x-dead-letter-exchange", &dlx) != 1)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED,
+		                   "invalid arg 'x-dead-letter-routing-key' for %s: "
+		                   "routing_key_but_no_dlx_defined", what);
+	return 0;
+}
+
+/* Read the lifecycle arguments (already validated) into opts. */
+static void
+parse_opts(struct amqp_bytes args, struct queue_opts *o)
+{
+	struct amqp_field f;
+	int64_t           n;
+
+	memset(o, 0, sizeof(*o));
+	o->message_ttl = o->expires = o->max_length = o->max_length_bytes = o->delivery_limit = -1;
+	if (amqp_table_get(args, "x-message-ttl", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->message_ttl = n;
+	if (amqp_table_get(args, "x-expires", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->expires = n;
+	if (amqp_table_get(args, "x-max-length", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->max_length = n;
+	if (amqp_table_get(args, "x-max-length-bytes", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->max_length_bytes = n;
+	if (amqp_table_get(args, "x-delivery-limit", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->delivery_limit = n;
+	if (amqp_table_get(args, "x-max-priority", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->max_priority = (uint8_t)n;
+	if (amqp_table_get(args, "x-overflow", &f) == 1 && f.kind == 'S') {
+		if (amqp_bytes_eq_cstr(f.v.str, "reject-publish"))
+			o->overflow = OVERFLOW_REJECT_PUBLISH;
+		else if (amqp_bytes_eq_cstr(f.v.str, "reject-publish-dlx"))
+			o->overflow = OVERFLOW_REJECT_PUBLISH_DLX;
+	}
+	if (amqp_table_get(args, "x-dead-letter-exchange", &f) == 1 && f.kind == 'S') {
+		o->has_dlx = true;
+		o->dlx = f.v.str;
+	}
+	if (amqp_table_get(args, "x-dead-letter-routing-key", &f) == 1 && f.kind == 'S') {
+		o->has_dlrk = true;
+		o->dlrk = f.v.str;
+	}
+	if (amqp_table_get(args, "x-single-active-consumer", &f) == 1 && f.kind == 't')
+		o->single_active = f.v.b;
+}
+
+static const char *const queue_equiv_keys[] = {
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-queue-type", "x-single-active-consumer", "x-delivery-limit", NULL
+};
+
+int
+queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durable,
+              bool exclusive, bool auto_delete, struct amqp_bytes args, struct conn *owner,
+              struct queue **out, struct broker_err *err)
+{
+	char          gen[64];
+	char          what[400];
+	struct queue *q;
+	int           rc;
+
+	bool named_by_client = name.len != 0;
+
+	if (name.len == 0 && !passive) {
+		server_name(gen, sizeof(gen));
+		name = amqp_cstr(gen);
+	}
+	snprintf(what, sizeof(what), "queue '%.*s' in vhost '%s'", (int)name.len,
+	         (const char *)name.ptr, vh->name);
+	q = queue_find(vh, name);
+	if (passive) {
+		if (q == NULL)
+			return broker_fail(err, AMQP_NOT_FOUND, "no %s", what);
+		if ((rc = queue_check_access(q, owner, err)) != 0)
+			return rc;
+		*out = q;
+		return 0;
+	}
+	if (q) {
+		/* check_exclusive_access(strict): a redeclare must match exclusivity too */
+		if (q->exclusive != exclusive || (q->exclusive && q->owner != owner))
+			return broker_fail(err, AMQP_RESOURCE_LOCKED,
+			                   "cannot obtain exclusive access to locked %s. It could be "
+			                   "originally declared on another connection or the exclusive "
+			                   "property value does not match that of the original declaration.",
+			                   what);
+		if (q->durable != durable)
+			return broker_fail(err, AMQP_PRECONDITION_FAILED,
+			                   "inequivalent arg 'durable' for %s: received '%s' but current is '%s'",
+			                   what, durable ? "true" : "false", q->durable ? "true" : "false");
+		if (q->auto_delete != auto_delete)
+			return broker_fail(err, AMQP_PRECONDITION_FAILED,
+			                   "inequivalent arg 'auto_delete' for %s: received '%s' but current is '%s'",
+			                   what, auto_delete ? "true" : "false",
+			                   q->auto_delete ? "true" : "false");
+		if ((rc = validate_args(args, what, err)) != 0)
+			return rc;
+		if ((rc = exchange_args_equivalent(q->args, args, queue_equiv_keys, what, err)) != 0)
+			return rc;
+		queue_touch(q);
+		*out = q;
+		return 0;
+	}
+	if (named_by_client && name.len >= 4 && memcmp(name.ptr, "amq.", 4) == 0)
+		return broker_fail(err, AMQP_ACCESS_REFUSED,
+		                   "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
+		                   (const char *)name.ptr);
+	if ((rc = validate_args(args, what, err)) != 0)
+		return rc;
+
+	q = xcalloc(1, sizeof(*q));
+	q->name = bytes_dup(name);
+	q->vh = vh;
+	q->durable = durable;
+	q->exclusive = exclusive;
+	q->auto_delete = auto_delete;
+	q->args = bytes_dup(args);
+	q->refs = 1;
+	parse_opts(q->args, &q->opts);
+	q->prio = xcalloc((size_t)q->opts.max_priority + 1, sizeof(*q->prio));
+	ev_init(&q->ttl_timer, ttl_cb);
+	ev_init(&q->expiry_timer, expiry_cb);
+	LIST_INIT(&q->consumers);
+	LIST_INIT(&q->dest_bindings);
+	LIST_INIT(&q->dlink);
+	LIST_INIT(&q->olink);
+	if (exclusive && owner) {
+		q->owner = owner;
+		list_add_tail(&owner->exclusive_queues, &q->olink);
+	}
+	hmap_put(&vh->queues, q->name, q);
+	/* Every queue is bound to the default exchange implicitly (see exchange_route). */
+	queue_touch(q);
+	*out = q;
+	return 0;
+}
+
+static int
+bind_lookup(struct vhost *vh, struct amqp_bytes qname, struct amqp_bytes xname,
+            struct conn *c, struct queue **q, struct exchange **x, struct broker_err *err)
+{
+	int rc;
+
+	if (xname.len == 0)
+		return broker_fail(err, AMQP_ACCESS_REFUSED,
+		                   "operation not permitted on the default exchange");
+	*x = exchange_find(vh, xname);
+	if (*x == NULL)
+		return broker_fail(err, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'",
+		                   (int)xname.len, (const char *)xname.ptr, vh->name);
+	*q = queue_find(vh, qname);
+	if (*q == NULL)
+		return broker_fail(err, AMQP_NOT_FOUND, "no queue '%.*s' in vhost '%s'",
+		                   (int)qname.len, (const char *)qname.ptr, vh->name);
+	if ((rc = queue_check_access(*q, c, err)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+queue_bind(struct vhost *vh, struct amqp_bytes qname, struct amqp_bytes xname,
+           struct amqp_bytes rk, struct amqp_bytes args, struct conn *c, struct broker_err *err)
+{
+	struct queue    *q;
+	struct exchange *x;
+	int              rc = bind_lookup(vh, qname, xname, c, &q, &x, err);
+
+	if (rc)
+		return rc;
+	return exchange_add_binding(x, false, q, &q->dest_bindings, rk, args, err);
+}
+
+int
+queue_unbind(struct vhost *vh, struct amqp_bytes qname, struct amqp_bytes xname,
+             struct amqp_bytes rk, struct amqp_bytes args, struct conn *c,
+             struct broker_err *err)
+{
+	struct queue    *q;
+	struct exchange *x;
+	int              rc = bind_lookup(vh, qname, xname, c, &q, &x, err);
+
+	if (rc) {
+		/* RabbitMQ answers unbind-ok when the queue or exchange does not exist. */
+		return err->code == AMQP_NOT_FOUND ? 0 : rc;
+	}
+	exchange_remove_binding(x, q, &q->dest_bindings, rk, args);
+	return 0;
+}
+
+int
+queue_add_consumer(struct queue *q, struct consumer *c, struct broker_err *err)
+{
+	struct list *it, *tmp;
+
+	if (q->exclusive_consumer || (c->exclusive && q->nconsumers))
+		return broker_fail(err, AMQP_ACCESS_REFUSED, "queue '%.*s' in vhost '%s' in exclusive use",
+		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
+	c->q = q;
+	/* After every consumer of the same or higher priority. */
+	list_for_each_safe (it, tmp, &q->consumers)
+		if (container_of(it, struct consumer, qlink)->priority < c->priority)
+			break;
+	list_add_tail(it, &c->qlink);
+	q->nconsumers++;
+	q->had_consumer = true;
+	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
+	if (c->exclusive)
+		q->exclusive_consumer = true;
+	queue_schedule(q);
+	return 0;
+}
+
+void
+queue_remove_consumer(struct consumer *c)
+{
+	struct queue *q = c->q;
+
+	if (q == NULL || q->deleted)
+		return;
+	list_del(&c->qlink);
+	q->nconsumers--;
+	if (c->exclusive)
+		q->exclusive_consumer = false;
+	if (q->active == c) {
+		/* single active consumer: the next one takes over */
+		q->active = NULL;
+		queue_schedule(q);
+	}
+	if (q->auto_delete && q->nconsumers == 0 && q->had_consumer) {
+		queue_destroy(q);
+		return;
+	}
+	if (q->nconsumers == 0)
+		queue_touch(q);
+}
+
+/* Dead-lettering. */
+
+static bool
+field_is_str(const struct amqp_field *f, const char *s)
+{
+	return f->kind == 'S' && amqp_bytes_eq_cstr(f->v.str, s);
+}
+
+/*
+ * rabbit_dead_letter:is_cycle/2: the dead-lettered message would come back
+ * to queue qname, and no death on the way was a client's rejection.
+ */
+static bool
+is_cycle(struct amqp_bytes deaths, struct amqp_bytes qname)
+{
+	struct amqp_array_iter it;
+	struct amqp_field      d, f;
+	bool                   rejected = false;
+
+	amqp_array_iter_init(&it, deaths);
+	while (amqp_array_next(&it, &d) == 1) {
+		if (d.kind != 'F')
+			return false;
+		if (amqp_table_get(d.v.table, "reason", &f) == 1 && field_is_str(&f, "rejected"))
+			rejected = true;
+		if (amqp_table_get(d.v.table, "queue", &f) == 1 && f.kind == 'S' &&
+		    amqp_bytes_eq(f.v.str, qname))
+			return !rejected;
+	}
+	return false;
+}
+
+static void
+put_str(struct amqp_wbuf *w, const char *key, struct amqp_bytes v)
+{
+	amqp_table_put_longstr(w, key, v);
+}
+
+/*
+ * Build the dead-lettered message's headers: the x-death entry for (queue,
+ * reason) moves to the front with its count incremented (RabbitMQ 3.10's
+ * rabbit_dead_letter:update_x_death_header/2), x-first-death-* are set once,
+ * every other header is kept.
+ */
+static size_t
+build_headers(struct queue *q, const struct msg *m, const struct amqp_basic_props *p,
+              const char *reason, uint8_t *buf, size_t cap)
+{
+	struct amqp_wbuf       w;
+	struct amqp_table_iter it;
+	struct amqp_bytes      key, old_deaths = { 0, NULL };
+	struct amqp_field      v, f;
+	int64_t                count = 0;
+	bool                   have_first = false;
+
+	if (p->flags & AMQP_PROP_HEADERS) {
+		if (amqp_table_get(p->headers, "x-death", &v) == 1 && v.kind == 'A')
+			old_deaths = v.v.array;
+		have_first = amqp_table_get(p->headers, "x-first-death-reason", &v) == 1;
+	}
+	amqp_wbuf_init(&w, buf, cap);
+	if (p->flags & AMQP_PROP_HEADERS) {
+		amqp_table_iter_init(&it, p->headers);
+		while (amqp_table_next(&it, &key, &v) == 1) {
+			if (amqp_bytes_eq_cstr(key, "x-death"))
+				continue;
+			amqp_table_put_key(&w, key);
+			amqp_field_put(&w, &v);
+		}
+	}
+	if (!have_first) {
+		put_str(&w, "x-first-death-exchange", msg_exchange(m));
+		put_str(&w, "x-first-death-queue", q->name);
+		put_str(&w, "x-first-death-reason", amqp_cstr(reason));
+	}
+	/* find the existing entry for this queue and reason */
+	struct amqp_array_iter ai;
+	amqp_array_iter_init(&ai, old_deaths);
+	while (amqp_array_next(&ai, &v) == 1) {
+		if (v.kind == 'F' && amqp_table_get(v.v.table, "queue", &f) == 1 && f.kind == 'S' &&
+		    amqp_bytes_eq(f.v.str, q->name) && amqp_table_get(v.v.table, "reason", &f) == 1 &&
+		    field_is_str(&f, reason)) {
+			if (amqp_table_get(v.v.table, "count", &f) == 1)
+				amqp_field_as_int(&f, &count);
+			break;
+		}
+	}
+	amqp_table_put_key(&w, amqp_cstr("x-death"));
+	amqp_wbuf_u8(&w, 'A');
+	size_t arr = amqp_table_begin(&w);
+	amqp_wbuf_u8(&w, 'F');
+	size_t t = amqp_table_begin(&w);
+	amqp_table_put_i64(&w, "count", count + 1);
+	put_str(&w, "reason", amqp_cstr(reason));
+	put_str(&w, "queue", q->name);
+	amqp_table_put_key(&w, amqp_cstr("time"));
+	amqp_wbuf_u8(&w, 'T');
+	amqp_wbuf_u64(&w, (uint64_t)time(NULL));
+	put_str(&w, "exchange", msg_exchange(m));
+	amqp_table_put_key(&w, amqp_cstr("routing-keys"));
+	amqp_wbuf_u8(&w, 'A');
+	size_t rks = amqp_table_begin(&w);
+	amqp_wbuf_u8(&w, 'S');
+	amqp_wbuf_longstr(&w, msg_routing_key(m));
+	amqp_table_end(&w, rks);
+	if (p->flags & AMQP_PROP_EXPIRATION)
+		put_str(&w, "original-expiration", p->expiration);
+	amqp_table_end(&w, t);
+	/* then the other entries, in their order */
+	amqp_array_iter_init(&ai, old_deaths);
+	while (amqp_array_next(&ai, &v) == 1) {
+		if (v.kind == 'F' && amqp_table_get(v.v.table, "queue", &f) == 1 && f.kind == 'S' &&
+		    amqp_bytes_eq(f.v.str, q->name) && amqp_table_get(v.v.table, "reason", &f) == 1 &&
+		    field_is_str(&f, reason))
+			continue;
+		amqp_field_put(&w, &v);
+	}
+	amqp_table_end(&w, arr);
+	return w.overflow ? 0 : w.len;
+}
+
+void
+queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
+{
+	static uint8_t           hbuf[65536], pbuf[70000];
+	static struct queue    **route;
+	static size_t            route_cap;
+	struct amqp_basic_props  p;
+	struct exchange         *x;
+
+	if (!q->opts.has_dlx || (x = exchange_find(q->vh, q->opts.dlx)) == NULL ||
+	    amqp_props_decode(msg_props(m), &p) != 0) {
+		msg_unref(m);
+		return;
+	}
+	size_t hlen = build_headers(q, m, &p, reason, hbuf, sizeof(hbuf));
+	if (hlen == 0) {
+		msg_unref(m);
+		return;
+	}
+	p.flags |= AMQP_PROP_HEADERS;
+	p.headers = (struct amqp_bytes){ hlen, hbuf };
+	p.flags &= (uint16_t)~AMQP_PROP_EXPIRATION; /* kept as original-expiration */
+	struct amqp_wbuf w;
+	amqp_wbuf_init(&w, pbuf, sizeof(pbuf));
+	amqp_props_encode(&w, &p);
+	if (w.overflow) {
+		msg_unref(m);
+		return;
+	}
+	struct amqp_bytes rk = q->opts.has_dlrk ? q->opts.dlrk : msg_routing_key(m);
+	struct msg       *dm = msg_new(q->opts.dlx, rk, (struct amqp_bytes){ w.len, pbuf }, m->body_len);
+	if (dm == NULL) {
+		msg_unref(m);
+		return;
+	}
+	memcpy(dm->body, m->body, m->body_len);
+	dm->body_filled = m->body_len;
+	dm->persistent = m->persistent;
+	dm->priority = m->priority;
+	msg_unref(m);
+
+	/* dm owns a copy of the headers; hbuf may be reused by a nested dead-lettering */
+	struct amqp_field deaths = { 0 };
+	if (amqp_props_decode(msg_props(dm), &p) == 0)
+		amqp_table_get(p.headers, "x-death", &deaths);
+	bool   check_cycles = strcmp(reason, "rejected") != 0;
+	size_t n = exchange_route(x, dm, p.headers, &route, &route_cap);
+	/* queue_push may dead-letter again and reuse the route buffer: copy it */
+	struct queue *local[16], **targets = n <= 16 ? local : xmalloc(n * sizeof(*targets));
+	memcpy(targets, route, n * sizeof(*targets));
+	for (size_t i = 0; i < n; i++) {
+		if (check_cycles && deaths.kind == 'A' && is_cycle(deaths.v.array, targets[i]->name))
+			continue;
+		queue_push(targets[i], dm);
+	}
+	if (targets != local)
+		free(targets);
+	msg_unref(dm);
+}
