@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "amqp/props.h"
+#include "amqp/spec_gen.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/msg.h"
 
 struct broker broker;
 
@@ -121,6 +124,70 @@ broker_dispatch(void)
 		q->dispatch_pending = false;
 		queue_dispatch(q);
 	}
+}
+
+size_t
+broker_route(struct exchange *x, struct msg *m, bool *refused)
+{
+	struct amqp_bytes       headers = { 0, NULL };
+	struct amqp_basic_props props;
+	struct queue           *local[16], **targets;
+
+	if (x->type == EXCHANGE_HEADERS && amqp_props_decode(msg_props(m), &props) == 0 &&
+	    (props.flags & AMQP_PROP_HEADERS))
+		headers = props.headers;
+	size_t n = exchange_route(x, m, headers, &broker.route_buf, &broker.route_cap);
+	/* queue_push may dead-letter, which routes again: work on a copy */
+	targets = n <= 16 ? local : xmalloc(n * sizeof(*targets));
+	memcpy(targets, broker.route_buf, n * sizeof(*targets));
+	for (size_t i = 0; i < n; i++)
+		if (queue_push(targets[i], m) != 0)
+			*refused = true;
+	if (targets != local)
+		free(targets);
+	return n;
+}
+
+int
+broker_publish(struct vhost *vh, struct amqp_bytes exchange, struct amqp_bytes rk,
+               struct amqp_bytes props, const void *body, size_t len, bool *routed,
+               struct broker_err *err)
+{
+	struct exchange        *x = exchange_find(vh, exchange);
+	struct amqp_basic_props p;
+	struct msg             *m;
+	bool                    refused = false;
+
+	if (x == NULL)
+		return broker_fail(err, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'",
+		                   (int)exchange.len, (const char *)exchange.ptr, vh->name);
+	if (x->internal)
+		return broker_fail(err, AMQP_ACCESS_REFUSED,
+		                   "cannot publish to internal exchange '%.*s' in vhost '%s'",
+		                   (int)exchange.len, (const char *)exchange.ptr, vh->name);
+	if (rk.len > 255 || amqp_props_decode(props, &p) != 0)
+		return broker_fail(err, AMQP_SYNTAX_ERROR, "malformed message properties");
+	m = msg_new(exchange, rk, props, len);
+	if (m == NULL)
+		return broker_fail(err, AMQP_RESOURCE_ERROR, "out of memory");
+	if (len)
+		memcpy(m->body, body, len);
+	m->body_filled = len;
+	if (p.flags & AMQP_PROP_DELIVERY_MODE)
+		m->persistent = p.delivery_mode == 2;
+	if (p.flags & AMQP_PROP_PRIORITY)
+		m->priority = p.priority;
+	if (p.flags & AMQP_PROP_EXPIRATION) {
+		if (msg_parse_expiration(p.expiration, &m->expiration) != 0) {
+			msg_unref(m);
+			return broker_fail(err, AMQP_PRECONDITION_FAILED,
+			                   "invalid expiration '%.*s' for message", (int)p.expiration.len,
+			                   (const char *)p.expiration.ptr);
+		}
+	}
+	*routed = broker_route(x, m, &refused) > 0 && !refused;
+	msg_unref(m);
+	return 0;
 }
 
 void

@@ -153,6 +153,8 @@ struct broker {
 	uint64_t             next_conn_id;
 	struct list          dispatch; /* queues with work to dispatch */
 	struct hmap          reply_to; /* direct reply-to key -> struct consumer */
+	struct queue       **route_buf; /* scratch for broker_route */
+	size_t               route_cap;
 	uint32_t             route_mark;
 	uint64_t             started_at;
 };
@@ -261,6 +263,24 @@ uint32_t queue_consumer_count(const struct queue *q);
 int  queue_add_consumer(struct queue *q, struct consumer *c, struct broker_err *err);
 /* Detach a consumer from its queue (cancel); may auto-delete the queue. */
 void queue_remove_consumer(struct consumer *c);
+
+/*
+ * Route m through x and enqueue it on every queue it reaches.  Returns the
+ * number of queues; *refused is set if one refused it (length limit with
+ * reject-publish).
+ */
+size_t broker_route(struct exchange *x, struct msg *m, bool *refused);
+
+/*
+ * Publish a message as basic.publish would, for callers without a channel
+ * (the management API): props are encoded basic properties (flag word
+ * first).  *routed tells whether any queue took it.  Returns 0 or a
+ * negative reply code with err filled in (404 no exchange, 403 internal,
+ * 406 bad expiration, 506 out of memory).
+ */
+int broker_publish(struct vhost *vh, struct amqp_bytes exchange, struct amqp_bytes rk,
+                   struct amqp_bytes props, const void *body, size_t len, bool *routed,
+                   struct broker_err *err);
 
 /* Dispatch every queue scheduled since the last call. */
 void broker_dispatch(void);

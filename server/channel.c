@@ -1092,7 +1092,6 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 
 	struct amqp_bytes xname = msg_exchange(m);
 	struct exchange  *x = exchange_find(vh(ch), xname);
-	struct amqp_basic_props props;
 
 	if (x == NULL) {
 		chan_fail(ch, AMQP_NOT_FOUND, AMQP_BASIC_PUBLISH_METHOD, "no exchange '%.*s' in vhost '%s'",
@@ -1105,11 +1104,6 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 		          (const char *)xname.ptr, vh(ch)->name);
 		return 0;
 	}
-	struct amqp_bytes headers = { 0, NULL };
-	if (x->type == EXCHANGE_HEADERS && amqp_props_decode(msg_props(m), &props) == 0 &&
-	    (props.flags & AMQP_PROP_HEADERS))
-		headers = props.headers;
-
 	size_t n;
 	struct amqp_bytes rk = msg_routing_key(m);
 	if (x == vh(ch)->default_x && rk.len > sizeof(REPLY_TO_PREFIX) - 1 &&
@@ -1123,10 +1117,10 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 			n = 0;
 		}
 	} else {
-		n = exchange_route(x, m, headers, &ch->route_buf, &ch->route_cap);
-		for (size_t i = 0; i < n; i++)
-			if (queue_push(ch->route_buf[i], m) != 0)
-				rejected = -1;
+		bool refused = false;
+		n = broker_route(x, m, &refused);
+		if (refused)
+			rejected = -1;
 	}
 	if (n == 0 && mandatory)
 		publish_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
@@ -1176,23 +1170,6 @@ rewrite_reply_to(struct chan *ch, struct amqp_basic_props *props, uint8_t *buf, 
 		return -1;
 	}
 	*out = (struct amqp_bytes){ w.len, buf };
-	return 0;
-}
-
-/* The expiration property: a non-negative integer of milliseconds, as text. */
-static int
-parse_expiration(struct amqp_bytes s, int64_t *out)
-{
-	int64_t v = 0;
-
-	if (s.len == 0 || s.len > 18)
-		return -1;
-	for (size_t i = 0; i < s.len; i++) {
-		if (s.ptr[i] < '0' || s.ptr[i] > '9')
-			return -1;
-		v = v * 10 + (s.ptr[i] - '0');
-	}
-	*out = v;
 	return 0;
 }
 
@@ -1246,7 +1223,7 @@ chan_header(struct chan *ch, const uint8_t *p, size_t n)
 		return;
 	}
 	int64_t expiration = -1;
-	if ((props.flags & AMQP_PROP_EXPIRATION) && parse_expiration(props.expiration, &expiration)) {
+	if ((props.flags & AMQP_PROP_EXPIRATION) && msg_parse_expiration(props.expiration, &expiration)) {
 		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
 		          "invalid expiration '%.*s' for message", (int)props.expiration.len,
 		          (const char *)props.expiration.ptr);

@@ -46,3 +46,19 @@ msg_unref(struct msg *m)
 	if (--m->refs == 0)
 		free(m);
 }
+
+int
+msg_parse_expiration(struct amqp_bytes s, int64_t *ms)
+{
+	int64_t v = 0;
+
+	if (s.len == 0 || s.len > 18)
+		return -1;
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.ptr[i] < '0' || s.ptr[i] > '9')
+			return -1;
+		v = v * 10 + (s.ptr[i] - '0');
+	}
+	*ms = v;
+	return 0;
+}

@@ -45,6 +45,12 @@ msg_ref(struct msg *m)
 
 void msg_unref(struct msg *m); /* frees at zero */
 
+/*
+ * The expiration property: a non-negative integer of milliseconds, as
+ * text.  Returns 0 with *ms, or -1 if it is not one.
+ */
+int msg_parse_expiration(struct amqp_bytes s, int64_t *ms);
+
 static inline struct amqp_bytes
 msg_exchange(const struct msg *m)
 {
