@@ -222,8 +222,10 @@ int  queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool 
                    struct conn *owner, struct queue **out, struct broker_err *err);
 /* Checks that conn may use q (exclusive queues): 0 or 405. */
 int  queue_check_access(struct queue *q, struct conn *c, struct broker_err *err);
-int  queue_delete(struct queue *q, bool if_unused, bool if_empty, uint32_t *count,
-                  struct broker_err *err);
+/* May q be deleted with these flags?  0 or 406 (in use, not empty). */
+int  queue_delete_check(struct queue *q, bool if_unused, bool if_empty, struct broker_err *err);
+/* Delete q: consumers get basic.cancel, bindings go.  Returns the ready count it had. */
+uint32_t queue_delete(struct queue *q);
 int  queue_bind(struct vhost *vh, struct amqp_bytes queue, struct amqp_bytes exchange,
                 struct amqp_bytes rk, struct amqp_bytes args, struct conn *c,
                 struct broker_err *err);

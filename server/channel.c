@@ -635,14 +635,19 @@ queue_delete_m(struct chan *ch, struct amqp_queue_delete *m)
 	q = queue_find(vh(ch), qn);
 	if (q) {
 		if (queue_check_access(q, ch->c, &err) ||
-		    queue_delete(q, m->if_unused, m->if_empty, &n, &err)) {
+		    queue_delete_check(q, m->if_unused, m->if_empty, &err)) {
 			fail_err(ch, &err, AMQP_QUEUE_DELETE_METHOD);
 			return;
 		}
+		n = (uint32_t)q->count;
 	}
-	/* RabbitMQ answers delete-ok with 0 for a queue that does not exist. */
+	/* RabbitMQ answers delete-ok with 0 for a queue that does not exist.  The
+	 * answer goes before the basic.cancel its consumers get, as RabbitMQ
+	 * orders them (clients such as amqplib depend on it). */
 	struct amqp_queue_delete_ok dok = { .message_count = n };
 	ok(ch, m->nowait, AMQP_QUEUE_DELETE_OK_METHOD, &dok);
+	if (q)
+		queue_delete(q);
 }
 
 static void

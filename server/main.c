@@ -26,7 +26,6 @@ static struct config cfg;
 static ev_signal     sigterm_w, sigint_w;
 static ev_prepare    prepare_w;
 static ev_timer      shutdown_w;
-static ev_check      shutdown_check_w;
 static int           stopping;
 
 static void
@@ -35,6 +34,8 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)w;
 	(void)revents;
 	conn_prepare(loop);
+	if (stopping && conn_count() == 0)
+		ev_break(loop, EVBREAK_ALL);
 }
 
 static void
@@ -43,15 +44,6 @@ shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	ev_break(loop, EVBREAK_ALL);
-}
-
-static void
-shutdown_check_cb(struct ev_loop *loop, ev_check *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	if (conn_count() == 0)
-		ev_break(loop, EVBREAK_ALL);
 }
 
 static void
@@ -67,8 +59,6 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	conn_close_all("broker forced connection closure with reason 'shutdown'");
 	ev_timer_init(&shutdown_w, shutdown_timeout_cb, SHUTDOWN_GRACE, 0.);
 	ev_timer_start(loop, &shutdown_w);
-	ev_check_init(&shutdown_check_w, shutdown_check_cb);
-	ev_check_start(loop, &shutdown_check_w);
 }
 
 static int

@@ -386,8 +386,7 @@ queue_destroy(struct queue *q)
 }
 
 int
-queue_delete(struct queue *q, bool if_unused, bool if_empty, uint32_t *count,
-             struct broker_err *err)
+queue_delete_check(struct queue *q, bool if_unused, bool if_empty, struct broker_err *err)
 {
 	if (if_unused && q->nconsumers)
 		return broker_fail(err, AMQP_PRECONDITION_FAILED, "queue '%.*s' in vhost '%s' in use",
@@ -396,9 +395,16 @@ queue_delete(struct queue *q, bool if_unused, bool if_empty, uint32_t *count,
 		return broker_fail(err, AMQP_PRECONDITION_FAILED,
 		                   "queue '%.*s' in vhost '%s' not empty",
 		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
-	*count = (uint32_t)q->count;
-	queue_destroy(q);
 	return 0;
+}
+
+uint32_t
+queue_delete(struct queue *q)
+{
+	uint32_t n = (uint32_t)q->count;
+
+	queue_destroy(q);
+	return n;
 }
 
 void
