@@ -139,7 +139,8 @@ broker_route(struct exchange *x, struct msg *m, bool *refused)
 	size_t n = exchange_route(x, m, headers, &broker.route_buf, &broker.route_cap);
 	/* queue_push may dead-letter, which routes again: work on a copy */
 	targets = n <= 16 ? local : xmalloc(n * sizeof(*targets));
-	memcpy(targets, broker.route_buf, n * sizeof(*targets));
+	if (n)
+		memcpy(targets, broker.route_buf, n * sizeof(*targets));
 	for (size_t i = 0; i < n; i++)
 		if (queue_push(targets[i], m) != 0)
 			*refused = true;

@@ -923,7 +923,8 @@ queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
 	size_t n = exchange_route(x, dm, p.headers, &route, &route_cap);
 	/* queue_push may dead-letter again and reuse the route buffer: copy it */
 	struct queue *local[16], **targets = n <= 16 ? local : xmalloc(n * sizeof(*targets));
-	memcpy(targets, route, n * sizeof(*targets));
+	if (n)
+		memcpy(targets, route, n * sizeof(*targets));
 	for (size_t i = 0; i < n; i++) {
 		if (check_cycles && deaths.kind == 'A' && is_cycle(deaths.v.array, targets[i]->name))
 			continue;
