@@ -11,5 +11,6 @@ Suite *config_suite(void);
 Suite *log_suite(void);
 Suite *topic_suite(void);
 Suite *headers_suite(void);
+Suite *hmap_suite(void);
 
 #endif
