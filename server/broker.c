@@ -4,16 +4,18 @@
  */
 #include "server/broker.h"
 
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "amqp/props.h"
 #include "amqp/spec_gen.h"
+#include "server/auth.h"
 #include "server/config.h"
+#include "server/conn.h"
 #include "server/log.h"
 #include "server/msg.h"
+#include "server/policy.h"
 
 struct broker broker;
 
@@ -55,6 +57,8 @@ broker_add_vhost(const char *name)
 	vh = xcalloc(1, sizeof(*vh));
 	vh->name = xstrndup(name, strlen(name));
 	vh->name_len = strlen(name);
+	vh->description = xstrndup("", 0);
+	vh->tags = xstrndup("", 0);
 	hmap_put(&broker.vhosts, amqp_cstr(vh->name), vh);
 	/* default_x stays NULL while predeclaring: exchange_declare lets "amq." names through */
 	predeclare(vh, "", "direct");
@@ -69,37 +73,148 @@ broker_add_vhost(const char *name)
 	return vh;
 }
 
+void
+broker_vhost_set_meta(struct vhost *vh, const char *description, const char *tags,
+                      const char *default_queue_type)
+{
+	free(vh->description);
+	free(vh->tags);
+	vh->description = xstrndup(description, strlen(description));
+	vh->tags = xstrndup(tags, strlen(tags));
+	if (default_queue_type) {
+		free(vh->default_queue_type);
+		vh->default_queue_type = xstrndup(default_queue_type, strlen(default_queue_type));
+	}
+}
+
+/*
+ * Deleted vhosts are kept until shutdown: closing connections still point
+ * at theirs until they are reaped, and the predeclared amq.* exchanges
+ * cannot be removed through exchange_delete.
+ */
+static struct vhost **vhost_graveyard;
+static size_t         vhost_graveyard_len;
+
+int
+broker_delete_vhost(const char *name)
+{
+	struct vhost      *vh = broker_vhost(amqp_cstr(name));
+	struct list       *it, *tmp;
+	struct hmap_entry *e;
+	struct broker_err  err;
+	size_t             i;
+	char               text[300];
+
+	if (vh == NULL)
+		return -1;
+	snprintf(text, sizeof(text), "vhost '%s' is deleted", vh->name);
+	list_for_each_safe (it, tmp, &broker.conns) {
+		struct conn *c = container_of(it, struct conn, link);
+		if (c->vh == vh)
+			conn_close_with(c, AMQP_CONNECTION_FORCED, text, 0);
+	}
+	while ((e = hmap_first(&vh->queues, &i)) != NULL)
+		queue_delete(e->val);
+	for (;;) {
+		struct amqp_bytes victim = { 0, NULL };
+		for (e = hmap_first(&vh->exchanges, &i); e; e = hmap_next(&vh->exchanges, &i, e)) {
+			struct exchange *x = e->val;
+			if (x->name.len && !(x->name.len >= 4 && memcmp(x->name.ptr, "amq.", 4) == 0)) {
+				victim = x->name;
+				break;
+			}
+		}
+		if (victim.ptr == NULL)
+			break;
+		struct amqp_bytes copy = bytes_dup(victim);
+		exchange_delete(vh, copy, false, &err);
+		bytes_free(&copy);
+	}
+	hmap_del(&broker.vhosts, amqp_cstr(vh->name));
+	vh->deleted = true;
+	auth_forget(vh->name, NULL);
+	policy_forget_vhost(vh->name);
+	vhost_graveyard = xrealloc(vhost_graveyard, (vhost_graveyard_len + 1) * sizeof(*vhost_graveyard));
+	vhost_graveyard[vhost_graveyard_len++] = vh;
+	return 0;
+}
+
 struct user *
 broker_user(struct amqp_bytes name)
 {
 	return hmap_get(&broker.users, name);
 }
 
+static void
+user_free(struct user *u)
+{
+	free(u->name);
+	free(u->tags);
+	free(u);
+}
+
 struct user *
-broker_add_user(const char *name, const char *password, const char *tags)
+broker_set_user(const char *name, const char *hash, int hashing, const char *tags, bool *created)
 {
 	struct user *u = xcalloc(1, sizeof(*u));
 
 	u->name = xstrndup(name, strlen(name));
-	u->password = xstrndup(password, strlen(password));
+	snprintf(u->password_hash, sizeof(u->password_hash), "%s", hash);
+	u->hashing = hashing;
 	u->tags = xstrndup(tags, strlen(tags));
+	u->tagmask = auth_tags_mask(tags);
 	struct user *old = hmap_put(&broker.users, amqp_cstr(u->name), u);
+	if (created)
+		*created = old == NULL;
 	if (old) {
-		free(old->name);
-		free(old->password);
-		free(old->tags);
-		free(old);
+		struct list *it, *tmp;
+		/* connections keep a pointer to their user */
+		list_for_each_safe (it, tmp, &broker.conns) {
+			struct conn *c = container_of(it, struct conn, link);
+			if (c->user == old)
+				c->user = u;
+		}
+		user_free(old);
 	}
 	return u;
+}
+
+struct user *
+broker_add_user(const char *name, const char *password, const char *tags)
+{
+	char hash[AUTH_HASH_B64_MAX];
+
+	auth_hash_password(AUTH_HASH_SHA256, NULL, password, strlen(password), hash, sizeof(hash));
+	return broker_set_user(name, hash, AUTH_HASH_SHA256, tags, NULL);
+}
+
+int
+broker_delete_user(const char *name)
+{
+	struct user *u = hmap_del(&broker.users, amqp_cstr(name));
+	struct list *it, *tmp;
+	char         text[300];
+
+	if (u == NULL)
+		return -1;
+	snprintf(text, sizeof(text), "user '%s' is deleted", u->name);
+	list_for_each_safe (it, tmp, &broker.conns) {
+		struct conn *c = container_of(it, struct conn, link);
+		if (c->user == u) {
+			c->user = NULL;
+			conn_close_with(c, AMQP_CONNECTION_FORCED, text, 0);
+		}
+	}
+	auth_forget(NULL, u->name);
+	user_free(u);
+	return 0;
 }
 
 bool
 broker_check_password(const struct user *u, struct amqp_bytes password)
 {
-	size_t n = strlen(u->password);
-
-	/* Length is not secret; the comparison of the bytes is constant time. */
-	return n == password.len && CRYPTO_memcmp(u->password, password.ptr, n) == 0;
+	return auth_check_password((enum auth_hash)u->hashing, u->password_hash, password.ptr,
+	                           password.len);
 }
 
 void
@@ -110,8 +225,9 @@ broker_init(const struct config *cfg)
 	LIST_INIT(&broker.conns);
 	LIST_INIT(&broker.dispatch);
 	broker.started_at = (uint64_t)time(NULL);
-	broker_add_vhost(cfg->default_vhost);
+	broker_vhost_set_meta(broker_add_vhost(cfg->default_vhost), "Default virtual host", "", NULL);
 	broker_add_user(cfg->default_user, cfg->default_pass, "administrator");
+	auth_set_permission(cfg->default_vhost, cfg->default_user, ".*", ".*", ".*");
 }
 
 void
@@ -197,12 +313,9 @@ broker_shutdown(void)
 	size_t             i;
 	struct hmap_entry *e;
 
-	for (e = hmap_first(&broker.users, &i); e; e = hmap_next(&broker.users, &i, e)) {
-		struct user *u = e->val;
-		free(u->name);
-		free(u->password);
-		free(u->tags);
-		free(u);
-	}
+	for (e = hmap_first(&broker.users, &i); e; e = hmap_next(&broker.users, &i, e))
+		user_free(e->val);
 	hmap_free(&broker.users);
+	auth_free_all();
+	policy_free_all();
 }

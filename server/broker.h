@@ -33,14 +33,21 @@ int broker_fail(struct broker_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 struct user {
-	char *name;     /* owned */
-	char *password; /* owned */
-	char *tags;     /* owned, comma-separated */
+	char    *name;          /* owned */
+	char     password_hash[96]; /* base64(salt ‖ H(salt ‖ password)); "" = no password */
+	int      hashing;       /* enum auth_hash */
+	char    *tags;          /* owned, comma-separated */
+	unsigned tagmask;       /* AUTH_TAG_* of tags */
 };
 
 struct vhost {
 	char           *name; /* owned */
 	size_t          name_len;
+	char           *description;        /* owned, "" when none */
+	char           *tags;               /* owned, comma-separated, "" when none */
+	char           *default_queue_type; /* owned, NULL = undefined */
+	bool            tracing;
+	bool            deleted;
 	struct hmap     exchanges; /* name -> struct exchange */
 	struct hmap     queues;    /* name -> struct queue */
 	struct exchange *default_x;
@@ -165,9 +172,28 @@ void broker_init(const struct config *cfg);
 void broker_shutdown(void);
 
 struct vhost *broker_vhost(struct amqp_bytes name);
+/* Create a vhost with its predeclared exchanges, or return the existing one. */
 struct vhost *broker_add_vhost(const char *name);
+/* Set description, tags (comma-separated) and default queue type (NULL = keep undefined). */
+void          broker_vhost_set_meta(struct vhost *vh, const char *description, const char *tags,
+                                    const char *default_queue_type);
+/*
+ * Delete a vhost: close its connections (320 CONNECTION_FORCED), delete
+ * its queues and exchanges, forget its permissions.  Returns 0 or -1 if
+ * there is no such vhost.
+ */
+int           broker_delete_vhost(const char *name);
 struct user  *broker_user(struct amqp_bytes name);
+/* Create or replace a user with a plain password (hashed with SHA-256). */
 struct user  *broker_add_user(const char *name, const char *password, const char *tags);
+/*
+ * Create or replace a user with a stored hash (hashing: enum auth_hash;
+ * hash "" = no password).  *created (may be NULL) tells which.
+ */
+struct user  *broker_set_user(const char *name, const char *hash, int hashing, const char *tags,
+                              bool *created);
+/* Delete a user and its permissions, closing its connections; -1 if unknown. */
+int           broker_delete_user(const char *name);
 bool          broker_check_password(const struct user *u, struct amqp_bytes password);
 
 /* Exchanges. */

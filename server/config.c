@@ -366,6 +366,8 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 	}
 	if (IS("management.tcp.port") || IS("management.listener.port"))
 		return port(ps, key, val, &c->mgmt_port);
+	if (IS("prometheus.tcp.port"))
+		return port(ps, key, val, &c->prometheus_port);
 	if (IS("default_user") || IS("default_pass") || IS("default_vhost")) {
 		char **dst = IS("default_user") ? &c->default_user :
 		             IS("default_pass") ? &c->default_pass : &c->default_vhost;
@@ -571,6 +573,7 @@ config_defaults(struct config *c)
 	c->listen_host = NULL;
 	c->port = 5672;
 	c->mgmt_port = 15672;
+	c->prometheus_port = 15692;
 	c->data_dir = dupstr("./warren-data");
 	c->default_user = dupstr("guest");
 	c->default_pass = dupstr("guest");
@@ -610,13 +613,14 @@ config_is_loopback_user(const struct config *c, const char *user)
 static void
 usage(FILE *f)
 {
-	fputs("usage: warren [--config FILE] [--port N] [--mgmt-port N] [--data-dir DIR]\n"
-	      "              [--log-level LEVEL] [--help] [--version]\n"
+	fputs("usage: warren [--config FILE] [--port N] [--mgmt-port N] [--prometheus-port N]\n"
+	      "              [--data-dir DIR] [--log-level LEVEL] [--help] [--version]\n"
 	      "\n"
 	      "  --config FILE      read settings from a rabbitmq.conf-style file;\n"
 	      "                     the other flags override it\n"
 	      "  --port N           AMQP listener port (default 5672)\n"
 	      "  --mgmt-port N      management HTTP port, 0 = off (default 15672)\n"
+	      "  --prometheus-port N  Prometheus metrics port, 0 = off (default 15692)\n"
 	      "  --data-dir DIR     directory for durable data (default ./warren-data)\n"
 	      "  --log-level LEVEL  error, warning, info or debug (default info)\n"
 	      "  --help             print this help and exit\n"
@@ -624,12 +628,12 @@ usage(FILE *f)
 	      f);
 }
 
-enum flag { FLAG_CONFIG, FLAG_PORT, FLAG_MGMT_PORT, FLAG_DATA_DIR, FLAG_LOG_LEVEL };
+enum flag { FLAG_CONFIG, FLAG_PORT, FLAG_MGMT_PORT, FLAG_DATA_DIR, FLAG_LOG_LEVEL, FLAG_PROM_PORT };
 
 static const char *const flag_names[] = {
 	[FLAG_CONFIG] = "--config",     [FLAG_PORT] = "--port",
 	[FLAG_MGMT_PORT] = "--mgmt-port", [FLAG_DATA_DIR] = "--data-dir",
-	[FLAG_LOG_LEVEL] = "--log-level",
+	[FLAG_LOG_LEVEL] = "--log-level", [FLAG_PROM_PORT] = "--prometheus-port",
 };
 
 /*
@@ -727,6 +731,10 @@ config_from_args(struct config *c, int argc, char **argv)
 			break;
 		case FLAG_MGMT_PORT:
 			if (flag_port("--mgmt-port", val, &c->mgmt_port) != 0)
+				return -1;
+			break;
+		case FLAG_PROM_PORT:
+			if (flag_port("--prometheus-port", val, &c->prometheus_port) != 0)
 				return -1;
 			break;
 		case FLAG_DATA_DIR:

@@ -14,6 +14,7 @@ struct config {
 	char     *listen_host;       /* owned; NULL = all interfaces, v4 and v6 */
 	uint16_t  port;              /* listeners.tcp.default, --port (5672) */
 	uint16_t  mgmt_port;         /* management.tcp.port, --mgmt-port (15672; 0 = off) */
+	uint16_t  prometheus_port;   /* prometheus.tcp.port, --prometheus-port (15692; 0 = off) */
 	char     *data_dir;          /* owned; --data-dir (./warren-data) */
 	char     *default_user;      /* owned; default_user (guest) */
 	char     *default_pass;      /* owned; default_pass (guest) */
@@ -39,7 +40,7 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
 /*
- * Parse argv (flags: --port N, --mgmt-port N, --data-dir DIR, --config FILE,
+ * Parse argv (flags: --port N, --mgmt-port N, --prometheus-port N, --data-dir DIR, --config FILE,
  * --log-level LEVEL, --help, --version).  --config is loaded first and the
  * other flags override it, whatever their order.  Returns 0 to run, 1 when
  * --help or --version was printed, -1 on error (message printed to stderr).

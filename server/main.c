@@ -19,6 +19,7 @@
 #include "server/conn.h"
 #include "server/listener.h"
 #include "server/log.h"
+#include "mgmt/mgmt.h"
 
 #define SHUTDOWN_GRACE 2.0 /* seconds to wait for clients to answer connection.close */
 
@@ -56,6 +57,7 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	log_info("received %s, stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	listener_stop_all(loop);
+	mgmt_stop(loop);
 	conn_close_all("broker forced connection closure with reason 'shutdown'");
 	ev_timer_init(&shutdown_w, shutdown_timeout_cb, SHUTDOWN_GRACE, 0.);
 	ev_timer_start(loop, &shutdown_w);
@@ -109,6 +111,8 @@ main(int argc, char **argv)
 	if (listener_start(loop, cfg.listen_host, cfg.port, conn_accept, addrs, sizeof(addrs)) == 0)
 		fatalx("no AMQP listener could be started on port %u", cfg.port);
 
+	mgmt_start(loop, &cfg); /* management API and Prometheus listeners, if configured */
+
 	ev_prepare_init(&prepare_w, prepare_cb);
 	ev_prepare_start(loop, &prepare_w);
 	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
@@ -122,6 +126,7 @@ main(int argc, char **argv)
 
 	conn_prepare(loop); /* last flush of the close frames */
 	log_info("stopped");
+	mgmt_stop(loop);
 	broker_shutdown();
 	config_free(&cfg);
 	return 0;

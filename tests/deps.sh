@@ -7,7 +7,8 @@ what=${1:-test}
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 build_pkgs="build-essential autoconf automake pkg-config libev-dev libssl-dev libjansson-dev check libhttp-parser-dev"
-test_pkgs="python3 python3-pika python3-amqp python3-kombu amqp-tools clang libclang-rt-14-dev librabbitmq-dev"
+# rabbitmqadmin comes with Debian's rabbitmq-server package (the broker itself is not started)
+test_pkgs="python3 python3-pika python3-amqp python3-kombu python3-prometheus-client amqp-tools rabbitmq-server clang libclang-rt-14-dev librabbitmq-dev"
 # amqplib's tests need node and npm; keep a Node.js that is already there.
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"
 pkgs=$build_pkgs

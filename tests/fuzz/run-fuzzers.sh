@@ -20,7 +20,7 @@ duration=$1
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
-targets="fuzz_frame fuzz_table"
+targets="fuzz_frame fuzz_table fuzz_mgmt_http"
 
 if [ ! -x "$top/configure" ]; then
 	(cd "$top" && autoreconf -fi)

@@ -266,12 +266,13 @@ BROKER_LOG=
 # ----------------------------------------------------------------- broker
 
 free_ports() {
-	# two distinct free ports (held open together while chosen)
+	# three distinct free ports (held open together while chosen)
 	"$PYTHON" - <<-'EOF'
 	import socket
-	a, b = socket.socket(), socket.socket()
-	a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-	print(a.getsockname()[1], b.getsockname()[1])
+	s = [socket.socket() for _ in range(3)]
+	for x in s:
+	    x.bind(("127.0.0.1", 0))
+	print(*(x.getsockname()[1] for x in s))
 	EOF
 }
 
@@ -280,8 +281,8 @@ port_open() {
 }
 
 start_broker() {
-	"$WARREN_BIN" --port "$PORT" --mgmt-port 0 --data-dir "$TMPDIR_RUN/data" \
-		--log-level info >>"$BROKER_LOG" 2>&1 &
+	"$WARREN_BIN" --port "$PORT" --mgmt-port "$MGMT_PORT" --prometheus-port "$PROM_PORT" \
+		--data-dir "$TMPDIR_RUN/data" --log-level info >>"$BROKER_LOG" 2>&1 &
 	BROKER_PID=$!
 	local i
 	for i in $(seq 1 $((${WARREN_START_TIMEOUT:-10} * 10))); do
@@ -361,10 +362,11 @@ if [ "$BROKER" = warren ]; then
 		echo "run.sh: no warren binary at $WARREN_BIN (build it, or pass --warren PATH / WARREN=...)" >&2
 		exit 2
 	fi
+	# tests that need a broker of their own (another configuration, a
+	# restart) start this binary themselves: helpers.start_warren()
+	export WARREN_BIN
 	HOST=127.0.0.1
-	read -r PORT MGMT_PORT_SPARE < <(free_ports)
-	# MGMT_PORT_SPARE is reserved for management tests; the broker runs
-	# with --mgmt-port 0 (off) for now.
+	read -r PORT MGMT_PORT PROM_PORT < <(free_ports)
 	TMPDIR_RUN=$(mktemp -d "${TMPDIR:-/tmp}/warren-it.XXXXXX")
 	mkdir -p "$TMPDIR_RUN/data"
 	BROKER_LOG=$TMPDIR_RUN/warren.log
@@ -378,9 +380,11 @@ if [ "$BROKER" = warren ]; then
 	fi
 else
 	PORT=${PORT:-5672}
-	unset WARREN_PID
+	MGMT_PORT=${MGMT_PORT:-15672}
+	PROM_PORT=${PROM_PORT:-15692}
+	unset WARREN_PID WARREN_BIN
 fi
-export AMQP_HOST=$HOST AMQP_PORT=$PORT
+export AMQP_HOST=$HOST AMQP_PORT=$PORT MGMT_PORT PROM_PORT
 echo "run.sh: target $AMQP_HOST:$AMQP_PORT (broker: $BROKER)"
 
 # ----------------------------------------------------------------- phases
@@ -422,6 +426,18 @@ START=$(date +%s)
 
 echo "==================== python tests ===================="
 run_python python 600 "${pattern_args[@]}"
+
+# rabbitmqadmin (Debian's, unchanged) runs the common commands against the API
+if [ -z "$PATTERN" ] || [[ "rabbitmqadmin" == *"$PATTERN"* ]]; then
+	echo "==================== rabbitmqadmin ===================="
+	timeout -k 5 300 "$SCRIPT_DIR/test_rabbitmqadmin.sh"
+	rc=$?
+	case $rc in
+	0) TOTAL_PASS=$((TOTAL_PASS + 1)); echo "run.sh: rabbitmqadmin: passed" ;;
+	77) TOTAL_SKIP=$((TOTAL_SKIP + 1)); echo "run.sh: rabbitmqadmin: skipped" ;;
+	*) TOTAL_FAIL=$((TOTAL_FAIL + 1)); FAILED_PHASES+=("rabbitmqadmin"); echo "run.sh: rabbitmqadmin: failed ($rc)" ;;
+	esac
+fi
 
 # amqplib runs when no pattern is given, or when it matches "amqplib.<name>"
 node_wanted=0

@@ -1,0 +1,649 @@
+/*
+ * HTTP/1.1 connections for the management and metrics listeners.  The
+ * parser (http_parser) is fed whatever arrived; it pauses at the end of
+ * each request, which is handled at once and its response queued; reading
+ * stops while a response is unsent, so one client's pipelined requests
+ * are answered in order and can't grow the output without bound.
+ */
+#include "mgmt/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/log.h"
+#include "server/util.h"
+
+#define READ_CHUNK 16384
+#define MAX_CLIENTS 1024
+
+void
+mgmt_buf_add(struct mgmt_buf *b, const void *p, size_t n)
+{
+	if (b->cap - b->len < n + 1) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap - b->len < n + 1)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+mgmt_buf_printf(struct mgmt_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char    small[512];
+	int     n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(small)) {
+		mgmt_buf_add(b, small, (size_t)n);
+		return;
+	}
+	char *big = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	mgmt_buf_add(b, big, (size_t)n);
+	free(big);
+}
+
+void
+mgmt_buf_free(struct mgmt_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+static void
+buf_reset(struct mgmt_buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+const char *
+mgmt_http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 413: return "Request Entity Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+void
+mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head, bool keep_alive)
+{
+	bool   no_body = resp->status == 204 || resp->status == 304 || resp->status < 200;
+	bool   chunked = !no_body && !head && resp->body.len > MGMT_HTTP_CHUNK_OVER;
+
+	mgmt_buf_printf(out, "HTTP/1.1 %d %s\r\nserver: warren\r\n", resp->status,
+	                mgmt_http_reason(resp->status));
+	if (resp->content_type && !no_body)
+		mgmt_buf_printf(out, "content-type: %s\r\n", resp->content_type);
+	if (resp->no_cache)
+		mgmt_buf_add(out, "cache-control: no-cache\r\n", 25);
+	mgmt_buf_add(out, "vary: accept, accept-encoding, origin\r\n", 39);
+	if (resp->headers.len)
+		mgmt_buf_add(out, resp->headers.p, resp->headers.len);
+	if (!keep_alive)
+		mgmt_buf_add(out, "connection: close\r\n", 19);
+	if (no_body) {
+		mgmt_buf_add(out, "\r\n", 2);
+		return;
+	}
+	if (chunked) {
+		mgmt_buf_add(out, "transfer-encoding: chunked\r\n\r\n", 30);
+		for (size_t off = 0; off < resp->body.len;) {
+			size_t n = resp->body.len - off;
+			if (n > 32768)
+				n = 32768;
+			mgmt_buf_printf(out, "%zx\r\n", n);
+			mgmt_buf_add(out, resp->body.p + off, n);
+			mgmt_buf_add(out, "\r\n", 2);
+			off += n;
+		}
+		mgmt_buf_add(out, "0\r\n\r\n", 5);
+		return;
+	}
+	mgmt_buf_printf(out, "content-length: %zu\r\n\r\n", resp->body.len);
+	if (!head && resp->body.len)
+		mgmt_buf_add(out, resp->body.p, resp->body.len);
+}
+
+/* http_parser callbacks. */
+
+enum { H_OTHER, H_AUTH, H_ACCEPT, H_XREASON, H_CTYPE };
+
+static struct mgmt_http_conn *
+conn_of_parser(http_parser *p)
+{
+	return p->data;
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	c->in_request = true;
+	return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t n)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	if (c->req.url.len + n > MGMT_HTTP_MAX_URL) {
+		c->too_large = true;
+		c->too_large_status = 414;
+		return 1;
+	}
+	mgmt_buf_add(&c->req.url, at, n);
+	return 0;
+}
+
+static struct mgmt_buf *
+header_target(struct mgmt_http_conn *c)
+{
+	switch (c->header_kind) {
+	case H_AUTH: return &c->req.authorization;
+	case H_ACCEPT: return &c->req.accept;
+	case H_XREASON: return &c->req.x_reason;
+	case H_CTYPE: return &c->req.content_type;
+	default: return NULL;
+	}
+}
+
+static int
+check_header_bytes(struct mgmt_http_conn *c, size_t n)
+{
+	c->header_bytes += n;
+	if (c->header_bytes > MGMT_HTTP_MAX_HEADERS) {
+		c->too_large = true;
+		c->too_large_status = 431;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	if (check_header_bytes(c, n))
+		return 1;
+	if (c->last_was_value) {
+		buf_reset(&c->field);
+		c->last_was_value = false;
+	}
+	mgmt_buf_add(&c->field, at, n);
+	return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	if (check_header_bytes(c, n))
+		return 1;
+	if (!c->last_was_value) {
+		const char *f = c->field.p ? c->field.p : "";
+		c->header_kind = strcasecmp(f, "authorization") == 0 ? H_AUTH :
+		                 strcasecmp(f, "accept") == 0        ? H_ACCEPT :
+		                 strcasecmp(f, "x-reason") == 0      ? H_XREASON :
+		                 strcasecmp(f, "content-type") == 0  ? H_CTYPE : H_OTHER;
+		c->last_was_value = true;
+		struct mgmt_buf *t = header_target(c);
+		if (t)
+			buf_reset(t); /* a repeated header: the last one wins */
+	}
+	struct mgmt_buf *t = header_target(c);
+	if (t)
+		mgmt_buf_add(t, at, n);
+	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	if (p->content_length != ULLONG_MAX && p->content_length > MGMT_HTTP_MAX_BODY &&
+	    !(p->flags & F_CHUNKED)) {
+		c->too_large = true;
+		c->too_large_status = 413;
+		return -1; /* an error: the body is not read */
+	}
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t n)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	if (c->req.body.len + n > MGMT_HTTP_MAX_BODY) {
+		c->too_large = true;
+		c->too_large_status = 413;
+		return 1;
+	}
+	mgmt_buf_add(&c->req.body, at, n);
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct mgmt_http_conn *c = conn_of_parser(p);
+
+	c->complete = true;
+	c->req.method = p->method;
+	c->req.keep_alive = http_should_keep_alive(p) != 0;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static void
+req_reset(struct mgmt_http_conn *c)
+{
+	buf_reset(&c->req.url);
+	buf_reset(&c->req.authorization);
+	buf_reset(&c->req.accept);
+	buf_reset(&c->req.x_reason);
+	buf_reset(&c->req.content_type);
+	buf_reset(&c->req.body);
+	buf_reset(&c->field);
+	c->last_was_value = false;
+	c->header_kind = H_OTHER;
+	c->header_bytes = 0;
+	c->in_request = false;
+	c->req_started = 0;
+	c->complete = false;
+	/* make sure every buffer has a NUL-terminated (possibly empty) string */
+	mgmt_buf_add(&c->req.url, "", 0);
+	mgmt_buf_add(&c->req.body, "", 0);
+	mgmt_buf_add(&c->req.authorization, "", 0);
+	mgmt_buf_add(&c->req.accept, "", 0);
+	mgmt_buf_add(&c->req.x_reason, "", 0);
+	mgmt_buf_add(&c->req.content_type, "", 0);
+}
+
+void
+mgmt_http_conn_init(struct mgmt_http_conn *c, int fd, mgmt_handler_fn handler)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->handler = handler;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->req.peer = c->peer;
+	req_reset(c);
+}
+
+void
+mgmt_http_conn_release(struct mgmt_http_conn *c)
+{
+	mgmt_buf_free(&c->req.url);
+	mgmt_buf_free(&c->req.authorization);
+	mgmt_buf_free(&c->req.accept);
+	mgmt_buf_free(&c->req.x_reason);
+	mgmt_buf_free(&c->req.content_type);
+	mgmt_buf_free(&c->req.body);
+	mgmt_buf_free(&c->field);
+	mgmt_buf_free(&c->out);
+	mgmt_buf_free(&c->in);
+}
+
+static void
+simple_error(struct mgmt_http_conn *c, int status)
+{
+	struct mgmt_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = status;
+	mgmt_http_format(&c->out, &resp, false, false);
+	mgmt_buf_free(&resp.body);
+	c->closing = true;
+}
+
+static void
+dispatch(struct mgmt_http_conn *c)
+{
+	struct mgmt_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 500;
+	c->handler(&c->req, &resp);
+	if (!c->req.keep_alive)
+		c->closing = true;
+	mgmt_http_format(&c->out, &resp, c->req.method == HTTP_HEAD, !c->closing);
+	mgmt_buf_free(&resp.body);
+	mgmt_buf_free(&resp.headers);
+}
+
+int
+mgmt_http_conn_feed(struct mgmt_http_conn *c, const char *data, size_t n)
+{
+	while (n > 0 && !c->closing) {
+		size_t used = http_parser_execute(&c->parser, &settings, data, n);
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+
+		if (c->complete) {
+			/* paused at the end of a request */
+			http_parser_pause(&c->parser, 0);
+			dispatch(c);
+			req_reset(c);
+			data += used;
+			n -= used;
+			continue;
+		}
+		if (e != HPE_OK) {
+			simple_error(c, c->too_large ? c->too_large_status : 400);
+			return -1;
+		}
+		data += used;
+		n -= used;
+		if (used == 0)
+			break;
+	}
+	return c->closing ? -1 : 0;
+}
+
+/* Sockets. */
+
+static void client_free(struct mgmt_http_conn *c);
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void
+arm_timer(struct ev_loop *loop, struct mgmt_http_conn *c)
+{
+	double after = MGMT_HTTP_IDLE_TIMEOUT;
+
+	if (c->in_request) {
+		/* the whole request must arrive in time, however slowly it trickles */
+		if (c->req_started == 0)
+			c->req_started = ev_now(loop);
+		after = c->req_started + MGMT_HTTP_REQ_TIMEOUT - ev_now(loop);
+		if (after < 0.001)
+			after = 0.001;
+	}
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, after, 0.);
+	ev_timer_start(loop, &c->timer);
+}
+
+/* Write what is pending; 0 when all is out, 1 when the socket is full, -1 on error. */
+static int
+flush_out(struct mgmt_http_conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		c->out_off += (size_t)w;
+	}
+	buf_reset(&c->out);
+	c->out_off = 0;
+	return 0;
+}
+
+/* Drive a client: write, then parse buffered input while nothing is pending. */
+static void
+drive(struct ev_loop *loop, struct mgmt_http_conn *c)
+{
+	int rc = flush_out(c);
+
+	if (rc < 0 || (rc == 0 && c->closing)) {
+		client_free(c);
+		return;
+	}
+	if (rc == 0 && c->in.len && !c->closing) {
+		/* pipelined bytes left over: handle them one request at a time */
+		struct mgmt_buf pending = c->in;
+		memset(&c->in, 0, sizeof(c->in));
+		mgmt_http_conn_feed(c, pending.p, pending.len);
+		mgmt_buf_free(&pending);
+		rc = flush_out(c);
+		if (rc < 0 || (rc == 0 && c->closing)) {
+			client_free(c);
+			return;
+		}
+	}
+	ev_io_stop(loop, &c->io);
+	ev_io_set(&c->io, c->fd, rc == 1 ? EV_WRITE : EV_READ);
+	ev_io_start(loop, &c->io);
+	arm_timer(loop, c);
+}
+
+static void
+io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct mgmt_http_conn *c = (struct mgmt_http_conn *)w;
+	char                   buf[READ_CHUNK];
+
+	if (revents & EV_WRITE) {
+		drive(loop, c);
+		return;
+	}
+	ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		client_free(c);
+		return;
+	}
+	if (r < 0)
+		return;
+	mgmt_http_conn_feed(c, buf, (size_t)r);
+	drive(loop, c);
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct mgmt_http_conn *c =
+		(struct mgmt_http_conn *)((char *)w - offsetof(struct mgmt_http_conn, timer));
+
+	(void)revents;
+	if (c->in_request && !c->closing && c->out.len == 0) {
+		/* a slow or never-finishing request: 408, then close */
+		simple_error(c, 408);
+		flush_out(c);
+	}
+	(void)loop;
+	client_free(c);
+}
+
+static void
+client_free(struct mgmt_http_conn *c)
+{
+	struct mgmt_http_server *srv = c->srv;
+	struct mgmt_http_conn  **pp;
+
+	ev_io_stop(srv->loop, &c->io);
+	ev_timer_stop(srv->loop, &c->timer);
+	for (pp = &srv->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	srv->nconns--;
+	close(c->fd);
+	mgmt_http_conn_release(c);
+	free(c);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct mgmt_http_server *srv = w->data;
+
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t               sl = sizeof(ss);
+		int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (srv->nconns >= MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct mgmt_http_conn *c = xmalloc(sizeof(*c));
+		mgmt_http_conn_init(c, fd, srv->handler);
+		char host[INET6_ADDRSTRLEN] = "?";
+		int  port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+			port = ntohs(s->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+			port = ntohs(s->sin6_port);
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+		c->srv = srv;
+		c->next = srv->conns;
+		srv->conns = c;
+		srv->nconns++;
+		ev_io_init(&c->io, io_cb, fd, EV_READ);
+		ev_io_start(loop, &c->io);
+		ev_timer_init(&c->timer, timer_cb, MGMT_HTTP_IDLE_TIMEOUT, 0.);
+		ev_timer_start(loop, &c->timer);
+	}
+}
+
+static int
+listen_on(struct mgmt_http_server *srv, const struct sockaddr *sa, socklen_t sl)
+{
+	int one = 1;
+
+	if (srv->nlisteners == (int)(sizeof(srv->lio) / sizeof(srv->lio[0])))
+		return 0;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, sl) < 0 || listen(fd, 128) < 0) {
+		close(fd);
+		return 0;
+	}
+	ev_io *w = &srv->lio[srv->nlisteners++];
+	ev_io_init(w, accept_cb, fd, EV_READ);
+	w->data = srv;
+	ev_io_start(srv->loop, w);
+	return 1;
+}
+
+int
+mgmt_http_listen(struct mgmt_http_server *srv, struct ev_loop *loop, const char *host,
+                 uint16_t port, mgmt_handler_fn handler)
+{
+	int n = 0;
+
+	srv->loop = loop;
+	srv->handler = handler;
+	if (host == NULL) {
+		struct sockaddr_in6 s6;
+		struct sockaddr_in  s4;
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		s6.sin6_addr = in6addr_any;
+		s6.sin6_port = htons(port);
+		n += listen_on(srv, (struct sockaddr *)&s6, sizeof(s6));
+		memset(&s4, 0, sizeof(s4));
+		s4.sin_family = AF_INET;
+		s4.sin_addr.s_addr = htonl(INADDR_ANY);
+		s4.sin_port = htons(port);
+		n += listen_on(srv, (struct sockaddr *)&s4, sizeof(s4));
+	} else {
+		struct addrinfo hints, *res, *ai;
+		char            ps[8];
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		snprintf(ps, sizeof(ps), "%u", port);
+		if (getaddrinfo(host, ps, &hints, &res) == 0) {
+			for (ai = res; ai; ai = ai->ai_next)
+				n += listen_on(srv, ai->ai_addr, ai->ai_addrlen);
+			freeaddrinfo(res);
+		}
+	}
+	if (n == 0) {
+		log_warn("cannot listen for HTTP on port %u", port);
+		return -1;
+	}
+	return 0;
+}
+
+void
+mgmt_http_close_all(struct mgmt_http_server *srv)
+{
+	for (int i = 0; i < srv->nlisteners; i++) {
+		ev_io_stop(srv->loop, &srv->lio[i]);
+		close(srv->lio[i].fd);
+	}
+	srv->nlisteners = 0;
+	while (srv->conns)
+		client_free(srv->conns);
+}

@@ -1,0 +1,113 @@
+/*
+ * A small HTTP/1.1 server on the broker's libev loop: one ev_io per
+ * client, non-blocking, keep-alive and pipelining (one request at a time),
+ * limits on header and body size (413), a timeout for slow requests (408)
+ * and for idle keep-alive connections, chunked transfer encoding for large
+ * responses.  Parsing is http_parser's (Debian's libhttp-parser); this
+ * file only frames requests and responses.  What a request means is the
+ * handler's business.
+ */
+#ifndef MGMT_HTTP_H
+#define MGMT_HTTP_H
+
+#include <ev.h>
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MGMT_HTTP_MAX_URL      8192
+#define MGMT_HTTP_MAX_HEADERS  (64 * 1024)
+#define MGMT_HTTP_MAX_BODY     (32 * 1024 * 1024)
+#define MGMT_HTTP_REQ_TIMEOUT  15.0  /* seconds from a request's first byte to its last */
+#define MGMT_HTTP_IDLE_TIMEOUT 120.0 /* keep-alive connection without a request */
+#define MGMT_HTTP_CHUNK_OVER   (64 * 1024) /* larger bodies go out chunked */
+
+/* A growable byte buffer. */
+struct mgmt_buf {
+	char  *p;   /* owned */
+	size_t len, cap;
+};
+
+void mgmt_buf_add(struct mgmt_buf *b, const void *p, size_t n);
+void mgmt_buf_printf(struct mgmt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mgmt_buf_free(struct mgmt_buf *b);
+
+/* A parsed request; every pointer is owned by the connection until the response is queued. */
+struct mgmt_req {
+	int             method;      /* enum http_method */
+	struct mgmt_buf url;         /* raw request target, NUL-terminated */
+	struct mgmt_buf authorization, accept, x_reason, content_type;
+	struct mgmt_buf body;        /* NUL-terminated */
+	bool            keep_alive;
+	const char     *peer;        /* borrowed: "host:port" of the client */
+};
+
+/* The response a handler fills in. */
+struct mgmt_resp {
+	int             status;
+	const char     *content_type; /* static string, NULL = no body type */
+	struct mgmt_buf headers;      /* extra header lines, each ending in \r\n */
+	struct mgmt_buf body;
+	bool            no_cache;     /* add cache-control: no-cache */
+};
+
+typedef void (*mgmt_handler_fn)(const struct mgmt_req *req, struct mgmt_resp *resp);
+
+/* One client connection. */
+struct mgmt_http_conn {
+	ev_io           io;
+	ev_timer        timer;
+	int             fd;          /* -1 when driven without a socket (fuzzing, tests) */
+	char            peer[64];
+	mgmt_handler_fn handler;
+	http_parser     parser;
+	struct mgmt_req req;
+	struct mgmt_buf field;       /* header field being read */
+	int             header_kind; /* which header the current value belongs to */
+	bool            last_was_value;
+	size_t          header_bytes;
+	bool            in_request, complete, too_large, closing;
+	double          req_started; /* ev_now() when the current request's first byte came */
+	int             too_large_status;
+	struct mgmt_buf out;         /* pending output */
+	size_t          out_off;
+	struct mgmt_buf in;          /* received, not yet parsed */
+	struct mgmt_http_conn *next; /* in the server's list */
+	struct mgmt_http_server *srv;
+};
+
+struct mgmt_http_server {
+	ev_io                  lio[4];
+	int                    nlisteners;
+	mgmt_handler_fn        handler;
+	struct mgmt_http_conn *conns;
+	struct ev_loop        *loop;
+	size_t                 nconns;
+};
+
+/*
+ * Listen on port (all interfaces, IPv6 and IPv4) and serve with handler.
+ * Returns 0, or -1 if no socket could be bound (logged).
+ */
+int  mgmt_http_listen(struct mgmt_http_server *srv, struct ev_loop *loop, const char *host,
+                      uint16_t port, mgmt_handler_fn handler);
+void mgmt_http_close_all(struct mgmt_http_server *srv);
+
+/*
+ * The socket-free core, for the fuzzer and unit tests: initialise a
+ * connection, feed it bytes (as many requests as they hold are handled,
+ * the responses appended to c->out), release it.  feed returns -1 once
+ * the connection must close (parse error, limits, Connection: close).
+ */
+void mgmt_http_conn_init(struct mgmt_http_conn *c, int fd, mgmt_handler_fn handler);
+int  mgmt_http_conn_feed(struct mgmt_http_conn *c, const char *data, size_t n);
+void mgmt_http_conn_release(struct mgmt_http_conn *c);
+
+/* Format a response (status line, headers, body; chunked when large) into out. */
+void mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head,
+                      bool keep_alive);
+
+const char *mgmt_http_reason(int status);
+
+#endif

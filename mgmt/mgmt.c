@@ -1,0 +1,43 @@
+/*
+ * Start and stop the management listeners and the rate sampler.
+ */
+#include "mgmt/mgmt.h"
+
+#include "mgmt/api.h"
+#include "mgmt/stats.h"
+#include "server/config.h"
+#include "server/log.h"
+
+static struct mgmt_http_server api_srv, prom_srv;
+
+int
+mgmt_start(struct ev_loop *loop, const struct config *cfg)
+{
+	mgmt_amqp_port = cfg->port;
+	mgmt_stats_start(loop);
+	if (cfg->mgmt_port) {
+		if (mgmt_http_listen(&api_srv, loop, cfg->listen_host, cfg->mgmt_port,
+		                     mgmt_api_handle) == 0) {
+			mgmt_http_port = cfg->mgmt_port;
+			log_info("management API listening on port %u", cfg->mgmt_port);
+		}
+	}
+	if (cfg->prometheus_port) {
+		if (mgmt_http_listen(&prom_srv, loop, cfg->listen_host, cfg->prometheus_port,
+		                     mgmt_prom_handle) == 0) {
+			mgmt_prom_port = cfg->prometheus_port;
+			log_info("Prometheus metrics listening on port %u", cfg->prometheus_port);
+		}
+	}
+	return 0;
+}
+
+void
+mgmt_stop(struct ev_loop *loop)
+{
+	if (api_srv.loop)
+		mgmt_http_close_all(&api_srv);
+	if (prom_srv.loop)
+		mgmt_http_close_all(&prom_srv);
+	mgmt_stats_stop(loop);
+}
