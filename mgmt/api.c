@@ -60,6 +60,10 @@ mgmt_reply_empty(struct mgmt_ctx *ctx, int status)
 	ctx->resp->content_type = NULL;
 	ctx->resp->body.len = 0;
 	ctx->handled = true;
+	/* Every change the API makes answers 201 or 204: users, vhosts,
+	 * permissions, policies and parameters live in the definitions file. */
+	if (status == 201 || status == 204)
+		broker_meta_changed();
 }
 
 void

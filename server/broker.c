@@ -15,6 +15,7 @@
 #include "server/conn.h"
 #include "server/log.h"
 #include "server/msg.h"
+#include "server/persist.h"
 #include "server/policy.h"
 
 struct broker broker;
@@ -225,6 +226,14 @@ broker_init(const struct config *cfg)
 	LIST_INIT(&broker.conns);
 	LIST_INIT(&broker.dispatch);
 	broker.started_at = (uint64_t)time(NULL);
+	policy_set_hook(broker_apply_policies);
+}
+
+void
+broker_create_defaults(void)
+{
+	const struct config *cfg = broker.cfg;
+
 	broker_vhost_set_meta(broker_add_vhost(cfg->default_vhost), "Default virtual host", "", NULL);
 	broker_add_user(cfg->default_user, cfg->default_pass, "administrator");
 	auth_set_permission(cfg->default_vhost, cfg->default_user, ".*", ".*", ".*");
@@ -240,6 +249,28 @@ broker_dispatch(void)
 		q->dispatch_pending = false;
 		queue_dispatch(q);
 	}
+}
+
+void
+broker_meta_changed(void)
+{
+	persist_meta_changed();
+}
+
+void
+broker_apply_policies(const char *name)
+{
+	struct vhost      *vh = broker_vhost(amqp_cstr(name));
+	struct hmap_entry *e;
+	size_t             i;
+
+	if (vh == NULL)
+		return;
+	for (e = hmap_first(&vh->queues, &i); e; e = hmap_next(&vh->queues, &i, e))
+		queue_apply_policy(e->val);
+	for (e = hmap_first(&vh->exchanges, &i); e; e = hmap_next(&vh->exchanges, &i, e))
+		exchange_apply_policy(e->val);
+	persist_meta_changed();
 }
 
 size_t

@@ -22,6 +22,7 @@ struct conn;
 struct chan;
 struct msg;
 struct topic_trie;
+struct store_queue;
 
 /* An error a broker operation reports: an AMQP reply code and a text. */
 struct broker_err {
@@ -77,6 +78,7 @@ struct exchange {
 	struct list        dest_bindings; /* bindings with this exchange as destination */
 	struct hmap        direct;        /* direct: routing key -> struct list of bindings */
 	struct topic_trie *trie;          /* topic */
+	struct amqp_bytes  pol_ae;        /* owned: alternate-exchange set by a policy */
 	uint32_t           route_mark;
 };
 
@@ -84,6 +86,7 @@ struct qentry {
 	struct msg *m;          /* ref held */
 	uint64_t    seq;        /* position in the queue, kept on requeue */
 	uint64_t    expires_at; /* ms since the epoch, 0 = never */
+	uint64_t    store_id;   /* its record in the queue's log, 0 = not stored */
 	uint32_t    redelivered;
 	uint32_t    deliveries; /* times delivered so far */
 };
@@ -97,6 +100,7 @@ struct queue_opts {
 	int64_t             max_length;       /* -1 = none */
 	int64_t             max_length_bytes; /* -1 = none */
 	int64_t             delivery_limit;   /* -1 = none */
+	int64_t             consumer_timeout; /* x-consumer-timeout, ms, -1 = none */
 	enum queue_overflow overflow;
 	bool                has_dlx, has_dlrk;
 	struct amqp_bytes   dlx, dlrk;        /* borrowed from the queue's args */
@@ -125,8 +129,10 @@ struct queue {
 	struct conn      *owner; /* exclusive owner, borrowed: cleared when it closes */
 	struct amqp_bytes args;  /* owned, encoded table body */
 	uint32_t          refs;  /* the vhost's map + each unacked delivery */
+	struct store_queue *sq;  /* durable queues: the message log */
 
 	struct queue_opts opts;
+	struct amqp_bytes pol_dlx, pol_dlrk; /* owned: dead-lettering set by a policy */
 	struct qring {
 		struct qentry *ring; /* ready messages in seq order */
 		size_t         cap, head, count;
@@ -169,6 +175,8 @@ struct broker {
 extern struct broker broker;
 
 void broker_init(const struct config *cfg);
+/* First start: the default vhost and user (default_vhost, default_user/pass), as RabbitMQ. */
+void broker_create_defaults(void);
 void broker_shutdown(void);
 
 struct vhost *broker_vhost(struct amqp_bytes name);
@@ -264,6 +272,8 @@ uint32_t queue_purge(struct queue *q);
  * with reject-publish refused it (the caller nacks a confirming publisher).
  */
 int  queue_push(struct queue *q, struct msg *m);
+/* Enqueue a message recovered from the queue's log at start. */
+void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries);
 /* Put a delivered message back at its original place, redelivered. */
 void queue_requeue(struct queue *q, const struct qentry *e);
 /*
@@ -273,6 +283,14 @@ void queue_requeue(struct queue *q, const struct qentry *e);
 bool queue_pop(struct queue *q, struct qentry *e);
 /* Dead-letter m (ref passes) with reason "rejected", "expired", "maxlen", ... */
 void queue_dead_letter(struct queue *q, struct msg *m, const char *reason);
+/* Re-read a queue's arguments and the policies that apply to it. */
+void queue_apply_policy(struct queue *q);
+/* Users, vhosts, permissions or parameters changed: keep the definitions file current. */
+void broker_meta_changed(void);
+/* Re-apply policies to every queue and exchange of a vhost (the policy hook). */
+void broker_apply_policies(const char *vhost);
+/* Re-read the alternate-exchange policy of an exchange. */
+void exchange_apply_policy(struct exchange *x);
 /* The queue was used (declare, get): restart its x-expires clock. */
 void queue_touch(struct queue *q);
 void queue_schedule(struct queue *q);

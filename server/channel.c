@@ -20,15 +20,19 @@
 #include "amqp/props.h"
 #include "amqp/spec_gen.h"
 #include "amqp/table.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/log.h"
 #include "server/msg.h"
+#include "server/persist.h"
 
 #define REPLY_TO        "amq.rabbitmq.reply-to"
 #define REPLY_TO_PREFIX "amq.rabbitmq.reply-to."
 
 static struct list confirm_list = { &confirm_list, &confirm_list };
+
+static void ack_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 struct chan *
 chan_new(struct conn *c, uint16_t id)
@@ -41,6 +45,7 @@ chan_new(struct conn *c, uint16_t id)
 	ch->flow_active = true;
 	LIST_INIT(&ch->consumers);
 	LIST_INIT(&ch->confirm_link);
+	ev_init(&ch->ack_timer, ack_timeout_cb);
 	return ch;
 }
 
@@ -106,6 +111,32 @@ un_at(struct chan *ch, size_t i)
 	return &ch->unacked[(ch->un_head + i) & (ch->un_cap - 1)];
 }
 
+/* The acknowledgement timeout of a delivery: the queue's x-consumer-timeout, else consumer_timeout. */
+static double
+ack_timeout(const struct unacked *u)
+{
+	if (u->q && u->q->opts.consumer_timeout >= 0)
+		return (double)u->q->opts.consumer_timeout / 1000.0;
+	return broker.cfg->consumer_timeout / 1000.0;
+}
+
+static void
+arm_ack_timer(struct chan *ch, double at)
+{
+	double timeout = broker.cfg->consumer_timeout / 1000.0;
+
+	if (ch->queue_timeouts) {
+		/* Queues may have their own timeouts: look every second at most. */
+		if (timeout <= 0 || timeout > 1.0)
+			timeout = 1.0;
+	} else if (timeout <= 0) {
+		return;
+	}
+	ev_timer_stop(EV_DEFAULT, &ch->ack_timer);
+	ev_timer_set(&ch->ack_timer, at + timeout - ev_now(EV_DEFAULT), 0.);
+	ev_timer_start(EV_DEFAULT, &ch->ack_timer);
+}
+
 static void
 un_push(struct chan *ch, const struct unacked *u)
 {
@@ -121,6 +152,8 @@ un_push(struct chan *ch, const struct unacked *u)
 	}
 	*un_at(ch, ch->un_count++) = *u;
 	ch->un_live++;
+	if (!ev_is_active(&ch->ack_timer))
+		arm_ack_timer(ch, u->at);
 }
 
 static void
@@ -171,9 +204,11 @@ settle(struct chan *ch, struct unacked *u, enum settle how)
 		if (how == SETTLE_REQUEUE) {
 			queue_requeue(q, &u->e);
 		} else if (how == SETTLE_DISCARD) {
+			persist_ack(q, u->e.store_id);
 			queue_dead_letter(q, u->e.m, "rejected");
 		} else {
 			q->stat_acked++;
+			persist_ack(q, u->e.store_id);
 			msg_unref(u->e.m);
 		}
 	} else {
@@ -238,6 +273,66 @@ requeue_all(struct chan *ch)
 	un_trim(ch);
 }
 
+static void consumer_cancel(struct chan *ch, struct consumer *c);
+
+/*
+ * A delivery unacknowledged for longer than its timeout: RabbitMQ's
+ * consumer_timeout closes the channel; a queue's x-consumer-timeout
+ * cancels only the stuck consumer and requeues its deliveries.
+ */
+static void
+ack_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct chan *ch = (struct chan *)((char *)w - offsetof(struct chan, ack_timer));
+	double       now = ev_now(loop), next = 0;
+
+	(void)revents;
+	if (ch->state != CHAN_OPEN)
+		return;
+	un_trim(ch);
+	for (size_t i = 0; i < ch->un_count; i++) {
+		struct unacked *u = un_at(ch, i);
+		double          t = ack_timeout(u);
+		if (u->done || t <= 0)
+			continue;
+		/* Deliveries are in time order: with one timeout for all, the head decides. */
+		if (!ch->queue_timeouts && now - u->at < t) {
+			next = u->at + t;
+			break;
+		}
+		if (now - u->at < t) {
+			if (next == 0 || u->at + t < next)
+				next = u->at + t;
+			continue;
+		}
+		if (u->q && u->q->opts.consumer_timeout >= 0 && u->c && !u->c->cancelled) {
+			struct consumer *c = u->c;
+			log_info("<conn %llu> channel %u: consumer '%.*s' did not acknowledge within %.0f ms, "
+			         "cancelling it", (unsigned long long)ch->c->id, ch->id, (int)c->tag.len,
+			         (const char *)c->tag.ptr, t * 1000);
+			for (size_t k = 0; k < ch->un_count; k++)
+				if (!un_at(ch, k)->done && un_at(ch, k)->c == c)
+					settle(ch, un_at(ch, k), SETTLE_REQUEUE);
+			if (ch->c->cap_cancel_notify) {
+				struct amqp_basic_cancel bc = { .consumer_tag = c->tag, .nowait = true };
+				conn_send_method(ch->c, ch->id, AMQP_BASIC_CANCEL_METHOD, &bc);
+			}
+			consumer_cancel(ch, c);
+			continue;
+		}
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, 0,
+		          "delivery acknowledgement on channel %u timed out. Timeout value used: %.0f ms. "
+		          "This timeout value can be configured, see consumers doc guide to learn more",
+		          ch->id, t * 1000);
+		return;
+	}
+	un_trim(ch);
+	if (next > 0) {
+		ev_timer_set(&ch->ack_timer, next - now, 0.);
+		ev_timer_start(loop, &ch->ack_timer);
+	}
+}
+
 /* Consumers. */
 
 static void
@@ -293,6 +388,7 @@ chan_consumer_gone(struct consumer *c)
 void
 chan_release(struct chan *ch)
 {
+	ev_timer_stop(EV_DEFAULT, &ch->ack_timer);
 	while (!LIST_EMPTY(&ch->consumers))
 		consumer_cancel(ch, container_of(ch->consumers.next, struct consumer, chlink));
 	requeue_all(ch);
@@ -321,6 +417,7 @@ chan_free(struct chan *ch)
 	free(ch->route_buf);
 	bytes_free(&ch->last_queue);
 	bytes_free(&ch->reply_key);
+	bytes_free(&ch->write_ok);
 	free(ch);
 }
 
@@ -356,10 +453,15 @@ chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry
 	if (q)
 		q->stat_delivered++;
 	if (c->no_ack || q == NULL) {
+		if (q)
+			persist_ack(q, e->store_id);
 		msg_unref(m);
 		return;
 	}
+	persist_delivered(q, e->store_id, e->deliveries);
 	struct unacked u = { d.delivery_tag, *e, queue_ref(q), c, ev_now(EV_DEFAULT), false };
+	if (q->opts.consumer_timeout >= 0)
+		ch->queue_timeouts = true;
 	un_push(ch, &u);
 	c->unacked++;
 	ch->unacked_consumers++;
@@ -407,19 +509,31 @@ confirm_nack(struct chan *ch, uint64_t tag)
 }
 
 void
-chan_flush_confirms(void)
+chan_flush_confirms(bool disk_ok)
 {
 	while (!LIST_EMPTY(&confirm_list)) {
 		struct chan *ch = container_of(confirm_list.next, struct chan, confirm_link);
+		bool         disk = ch->confirm_disk;
 		list_del(&ch->confirm_link);
 		ch->confirm_queued = false;
+		ch->confirm_disk = false;
 		if (ch->confirm_ready <= ch->confirmed_upto || ch->state != CHAN_OPEN)
 			continue;
-		struct amqp_basic_ack a = {
-			.delivery_tag = ch->confirm_ready,
-			.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
-		};
-		conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
+		if (disk && !disk_ok) {
+			/* The sync failed: nothing it covered may be confirmed. */
+			struct amqp_basic_nack n = {
+				.delivery_tag = ch->confirm_ready,
+				.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
+				.requeue = false,
+			};
+			conn_send_method(ch->c, ch->id, AMQP_BASIC_NACK_METHOD, &n);
+		} else {
+			struct amqp_basic_ack a = {
+				.delivery_tag = ch->confirm_ready,
+				.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
+			};
+			conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
+		}
 		ch->confirmed_upto = ch->confirm_ready;
 	}
 }
@@ -460,6 +574,26 @@ vh(struct chan *ch)
 	return ch->c->vh;
 }
 
+/*
+ * RabbitMQ's permission check (configure, write or read on a queue or an
+ * exchange, by the user's regular expressions for the vhost); refuses
+ * with 403 and its text.
+ */
+static bool
+allowed(struct chan *ch, enum auth_access what, bool is_queue, struct amqp_bytes name,
+        uint32_t method_id)
+{
+	char n[256];
+
+	snprintf(n, sizeof(n), "%.*s", (int)name.len, (const char *)name.ptr);
+	if (auth_check(vh(ch)->name, ch->c->user_name, what, n))
+		return true;
+	chan_fail(ch, AMQP_ACCESS_REFUSED, method_id,
+	          "access to %s '%s' in vhost '%s' refused for user '%s'", is_queue ? "queue" : "exchange",
+	          n[0] ? n : "amq.default", vh(ch)->name, ch->c->user_name);
+	return false;
+}
+
 static void
 exchange_declare_m(struct chan *ch, struct amqp_exchange_declare *m)
 {
@@ -473,6 +607,9 @@ exchange_declare_m(struct chan *ch, struct amqp_exchange_declare *m)
 		          "operation not permitted on the default exchange");
 		return;
 	}
+	if (!m->passive &&
+	    !allowed(ch, AUTH_CONFIGURE, false, m->exchange, AMQP_EXCHANGE_DECLARE_METHOD))
+		return;
 	if (exchange_declare(vh(ch), m->exchange, m->type, m->passive, m->durable, m->auto_delete,
 	                     m->internal, m->arguments, &err) != 0) {
 		fail_err(ch, &err, AMQP_EXCHANGE_DECLARE_METHOD);
@@ -487,6 +624,9 @@ exchange_delete_m(struct chan *ch, struct amqp_exchange_delete *m)
 	struct broker_err err;
 	static const struct amqp_exchange_delete_ok dok;
 
+	if (m->exchange.len && !allowed(ch, AUTH_CONFIGURE, false, m->exchange,
+	                                AMQP_EXCHANGE_DELETE_METHOD))
+		return;
 	if (exchange_delete(vh(ch), m->exchange, m->if_unused, &err) != 0) {
 		/* RabbitMQ answers delete-ok for an exchange that does not exist. */
 		if (err.code != AMQP_NOT_FOUND) {
@@ -503,6 +643,9 @@ exchange_bind_m(struct chan *ch, struct amqp_exchange_bind *m)
 	struct broker_err err;
 	static const struct amqp_exchange_bind_ok bok;
 
+	if (!allowed(ch, AUTH_WRITE, false, m->destination, AMQP_EXCHANGE_BIND_METHOD) ||
+	    !allowed(ch, AUTH_READ, false, m->source, AMQP_EXCHANGE_BIND_METHOD))
+		return;
 	if (exchange_bind(vh(ch), m->destination, m->source, m->routing_key, m->arguments, &err)) {
 		fail_err(ch, &err, AMQP_EXCHANGE_BIND_METHOD);
 		return;
@@ -516,6 +659,9 @@ exchange_unbind_m(struct chan *ch, struct amqp_exchange_unbind *m)
 	struct broker_err err;
 	static const struct amqp_exchange_unbind_ok uok;
 
+	if (!allowed(ch, AUTH_WRITE, false, m->destination, AMQP_EXCHANGE_UNBIND_METHOD) ||
+	    !allowed(ch, AUTH_READ, false, m->source, AMQP_EXCHANGE_UNBIND_METHOD))
+		return;
 	if (exchange_unbind(vh(ch), m->destination, m->source, m->routing_key, m->arguments, &err)) {
 		fail_err(ch, &err, AMQP_EXCHANGE_UNBIND_METHOD);
 		return;
@@ -535,6 +681,10 @@ queue_declare_m(struct chan *ch, struct amqp_queue_declare *m)
 		ok(ch, m->nowait, AMQP_QUEUE_DECLARE_OK_METHOD, &rok);
 		return;
 	}
+	if (!m->passive &&
+	    !allowed(ch, AUTH_CONFIGURE, true, m->queue.len ? m->queue : amqp_cstr("amq.gen-"),
+	             AMQP_QUEUE_DECLARE_METHOD))
+		return;
 	if (queue_declare(vh(ch), m->queue, m->passive, m->durable, m->exclusive, m->auto_delete,
 	                  m->arguments, ch->c, &q, &err) != 0) {
 		fail_err(ch, &err, AMQP_QUEUE_DECLARE_METHOD);
@@ -562,6 +712,9 @@ queue_bind_m(struct chan *ch, struct amqp_queue_bind *m)
 		return;
 	if (m->queue.len == 0 && rk.len == 0)
 		rk = qn;
+	if (!allowed(ch, AUTH_WRITE, true, qn, AMQP_QUEUE_BIND_METHOD) ||
+	    !allowed(ch, AUTH_READ, false, m->exchange, AMQP_QUEUE_BIND_METHOD))
+		return;
 	if (queue_bind(vh(ch), qn, m->exchange, rk, m->arguments, ch->c, &err)) {
 		fail_err(ch, &err, AMQP_QUEUE_BIND_METHOD);
 		return;
@@ -579,6 +732,9 @@ queue_unbind_m(struct chan *ch, struct amqp_queue_unbind *m)
 
 	if (!good)
 		return;
+	if (!allowed(ch, AUTH_WRITE, true, qn, AMQP_QUEUE_UNBIND_METHOD) ||
+	    !allowed(ch, AUTH_READ, false, m->exchange, AMQP_QUEUE_UNBIND_METHOD))
+		return;
 	if (queue_unbind(vh(ch), qn, m->exchange, m->routing_key, m->arguments, ch->c, &err)) {
 		fail_err(ch, &err, AMQP_QUEUE_UNBIND_METHOD);
 		return;
@@ -588,14 +744,14 @@ queue_unbind_m(struct chan *ch, struct amqp_queue_unbind *m)
 
 /* Find a queue the connection may use; reports the error and returns NULL. */
 static struct queue *
-usable_queue(struct chan *ch, struct amqp_bytes name, uint32_t method_id)
+usable_queue(struct chan *ch, struct amqp_bytes name, enum auth_access what, uint32_t method_id)
 {
 	struct broker_err err;
 	bool              good;
 	struct amqp_bytes qn = queue_name_or_last(ch, name, method_id, &good);
 	struct queue     *q;
 
-	if (!good)
+	if (!good || !allowed(ch, what, true, qn, method_id))
 		return NULL;
 	q = queue_find(vh(ch), qn);
 	if (q == NULL) {
@@ -613,7 +769,7 @@ usable_queue(struct chan *ch, struct amqp_bytes name, uint32_t method_id)
 static void
 queue_purge_m(struct chan *ch, struct amqp_queue_purge *m)
 {
-	struct queue *q = usable_queue(ch, m->queue, AMQP_QUEUE_PURGE_METHOD);
+	struct queue *q = usable_queue(ch, m->queue, AUTH_READ, AMQP_QUEUE_PURGE_METHOD);
 
 	if (q == NULL)
 		return;
@@ -630,7 +786,7 @@ queue_delete_m(struct chan *ch, struct amqp_queue_delete *m)
 	struct queue     *q;
 	uint32_t          n = 0;
 
-	if (!good)
+	if (!good || !allowed(ch, AUTH_CONFIGURE, true, qn, AMQP_QUEUE_DELETE_METHOD))
 		return;
 	q = queue_find(vh(ch), qn);
 	if (q) {
@@ -727,7 +883,7 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 		reply_to_consume(ch, m);
 		return;
 	}
-	if ((q = usable_queue(ch, m->queue, AMQP_BASIC_CONSUME_METHOD)) == NULL)
+	if ((q = usable_queue(ch, m->queue, AUTH_READ, AMQP_BASIC_CONSUME_METHOD)) == NULL)
 		return;
 	if (amqp_table_get(m->arguments, "x-priority", &prio) == 1) {
 		if (!amqp_field_as_int(&prio, &p) || p < INT32_MIN || p > INT32_MAX) {
@@ -781,7 +937,7 @@ basic_cancel_m(struct chan *ch, struct amqp_basic_cancel *m)
 static void
 basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 {
-	struct queue *q = usable_queue(ch, m->queue, AMQP_BASIC_GET_METHOD);
+	struct queue *q = usable_queue(ch, m->queue, AUTH_READ, AMQP_BASIC_GET_METHOD);
 	struct qentry e;
 
 	if (q == NULL)
@@ -801,12 +957,16 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 	};
 	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g, msg_props(e.m), e.m);
 	q->stat_delivered++;
+	e.deliveries++;
 	if (m->no_ack) {
+		persist_ack(q, e.store_id);
 		msg_unref(e.m);
 		return;
 	}
-	e.deliveries++;
+	persist_delivered(q, e.store_id, e.deliveries);
 	struct unacked u = { g.delivery_tag, e, queue_ref(q), NULL, ev_now(EV_DEFAULT), false };
+	if (q->opts.consumer_timeout >= 0)
+		ch->queue_timeouts = true;
 	un_push(ch, &u);
 	q->unacked++;
 }
@@ -1109,13 +1269,20 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 		          (const char *)xname.ptr, vh(ch)->name);
 		return 0;
 	}
+	/* The write permission, checked once per exchange for this channel (RabbitMQ caches too). */
+	if (!ch->write_ok.ptr || !amqp_bytes_eq(ch->write_ok, xname)) {
+		if (!allowed(ch, AUTH_WRITE, false, xname, AMQP_BASIC_PUBLISH_METHOD))
+			return 0;
+		bytes_free(&ch->write_ok);
+		ch->write_ok = bytes_dup(xname);
+	}
 	size_t n;
 	struct amqp_bytes rk = msg_routing_key(m);
 	if (x == vh(ch)->default_x && rk.len > sizeof(REPLY_TO_PREFIX) - 1 &&
 	    memcmp(rk.ptr, REPLY_TO_PREFIX, sizeof(REPLY_TO_PREFIX) - 1) == 0) {
 		struct consumer *c = hmap_get(&broker.reply_to, rk);
 		if (c) {
-			struct qentry e = { msg_ref(m), 0, 0, 0, 1 };
+			struct qentry e = { msg_ref(m), 0, 0, 0, 0, 1 };
 			chan_deliver(c->ch, c, NULL, &e);
 			n = 1;
 		} else {
@@ -1145,13 +1312,18 @@ publish_complete(struct chan *ch)
 		tx_add(ch, &op);
 		return;
 	}
-	int rc = route_message(ch, m, ch->pub_mandatory);
+	uint64_t appends = persist_appends(), failures = persist_failures();
+	int      rc = route_message(ch, m, ch->pub_mandatory);
 	msg_unref(m);
 	if (ch->confirm && ch->state == CHAN_OPEN) {
-		if (rc == 0)
+		/* A persistent message a durable queue could not store is not confirmed. */
+		if (rc == 0 && persist_failures() == failures) {
+			if (persist_appends() != appends)
+				ch->confirm_disk = true; /* acked only after this turn's sync */
 			confirm_ready(ch, ++ch->next_publish_tag);
-		else
+		} else {
 			confirm_nack(ch, ++ch->next_publish_tag);
+		}
 	}
 }
 

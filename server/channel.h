@@ -6,6 +6,7 @@
 #ifndef SERVER_CHANNEL_H
 #define SERVER_CHANNEL_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,6 +71,8 @@ struct chan {
 	uint32_t          prefetch_global;   /* qos global=true */
 	uint32_t          prefetch_consumer; /* qos global=false: for new consumers */
 	uint32_t          unacked_consumers; /* deliveries to consumers awaiting ack */
+	ev_timer          ack_timer;         /* consumer_timeout and x-consumer-timeout */
+	bool              queue_timeouts;    /* some delivery came from a queue with x-consumer-timeout */
 
 	/* confirms */
 	bool              confirm;
@@ -78,6 +81,7 @@ struct chan {
 	uint64_t          confirm_ready;    /* can be acked now */
 	struct list       confirm_link;
 	bool              confirm_queued;
+	bool              confirm_disk;     /* some pending confirm waits for the sync */
 
 	/* transactions */
 	bool              tx;
@@ -85,6 +89,7 @@ struct chan {
 	size_t            ntxops, txops_cap;
 
 	struct amqp_bytes last_queue;       /* owned: last declared queue name */
+	struct amqp_bytes write_ok;         /* owned: the exchange last found writable */
 	struct amqp_bytes reply_key;        /* owned: direct reply-to address */
 	struct consumer  *reply_consumer;   /* the direct reply-to consumer */
 
@@ -122,7 +127,10 @@ void chan_consumer_gone(struct consumer *c);
 /* Output drained: dispatch to this connection's consumers again. */
 void chan_resume(struct chan *ch);
 
-/* Send coalesced publisher confirms of every channel that has some. */
-void chan_flush_confirms(void);
+/*
+ * Send the coalesced publisher confirms of every channel that has some:
+ * acks, or nacks for those that needed a sync that failed (disk_ok false).
+ */
+void chan_flush_confirms(bool disk_ok);
 
 #endif

@@ -57,6 +57,7 @@
  *   max_message_size          1..536870912 (RabbitMQ's 512MB cap)
  *   handshake_timeout         1..4294967295 ms (RabbitMQ's "infinity" is
  *                             not supported)
+ *   consumer_timeout          0..4294967295 ms; 0 turns the check off
  *   log.console.level         debug info notice warning error critical
  *                             alert emergency none; warren has four
  *                             levels, so notice is warning, critical,
@@ -409,6 +410,12 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 		c->handshake_timeout = (uint32_t)v;
 		return 0;
 	}
+	if (IS("consumer_timeout")) {
+		if (number(ps, key, val, 0, UINT32_MAX, &v) != 0)
+			return -1;
+		c->consumer_timeout = (uint32_t)v;
+		return 0;
+	}
 	if (IS("log.console.level"))
 		return set_level(ps, c, key, val, 2);
 	if (IS("log.file.level") || IS("log.level"))
@@ -585,6 +592,7 @@ config_defaults(struct config *c)
 	c->channel_max = 2047;
 	c->max_message_size = 134217728;
 	c->handshake_timeout = 10000;
+	c->consumer_timeout = 1800000;
 	c->log_level = LOG_INFO;
 }
 

@@ -26,6 +26,7 @@ struct config {
 	uint16_t  channel_max;       /* channel_max (2047) */
 	uint32_t  max_message_size;  /* max_message_size (134217728) */
 	uint32_t  handshake_timeout; /* handshake_timeout, ms (10000) */
+	uint32_t  consumer_timeout;  /* consumer_timeout, ms (1800000; 0 = off) */
 	int       log_level;         /* log.console.level, --log-level (LOG_INFO) */
 };
 

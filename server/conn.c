@@ -23,18 +23,20 @@
 #include "amqp/frame.h"
 #include "amqp/spec_gen.h"
 #include "amqp/table.h"
+#include "server/auth.h"
 #include "server/broker.h"
 #include "server/channel.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "server/msg.h"
+#include "server/persist.h"
 
 #define RBUF_INITIAL   (16 * 1024)
 #define RBUF_BUSY      (128 * 1024)
 #define TX_HIGH        (1024 * 1024)   /* stop delivering to a connection above this */
 #define TX_LOW         (256 * 1024)    /* and resume below this */
 #define TX_READ_STOP   (8 * 1024 * 1024) /* stop reading from a peer that does not read */
-#define COPY_LIMIT     2048            /* bodies up to this are copied into tbuf */
+#define COPY_LIMIT     256             /* bodies up to this are copied into tbuf */
 #define CLOSE_TIMEOUT  3.0             /* wait this long for close-ok */
 #define MAX_IOV        256
 
@@ -681,6 +683,12 @@ conn_open(struct conn *c, struct amqp_connection_open *m)
 		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
 		return;
 	}
+	if (!auth_vhost_access(vh->name, c->user_name)) {
+		snprintf(text, sizeof(text), "access to vhost '%s' refused for user '%s'", vh->name,
+		         c->user_name);
+		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
+		return;
+	}
 	c->vh = vh;
 	struct amqp_connection_open_ok ok = { .known_hosts = amqp_cstr("") };
 	conn_send_method(c, 0, AMQP_CONNECTION_OPEN_OK_METHOD, &ok);
@@ -1106,7 +1114,10 @@ conn_prepare(struct ev_loop *l)
 	/* Reaping requeues messages and deletes queues, which makes more work: repeat a little. */
 	for (int round = 0; round < 4; round++) {
 		broker_dispatch();
-		chan_flush_confirms();
+		/* Group commit: one sync covers this turn's appends, and goes before
+		 * the confirms and the writes that depend on it. */
+		bool disk_ok = persist_pending() ? persist_sync() : !persist_failed();
+		chan_flush_confirms(disk_ok);
 		flush_all();
 		/* Connections closing: release their channels now, outside any callback. */
 		struct list *it, *tmp;

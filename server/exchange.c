@@ -13,6 +13,8 @@
 #include "server/broker.h"
 #include "server/headers.h"
 #include "server/msg.h"
+#include "server/persist.h"
+#include "server/policy.h"
 #include "server/topic.h"
 
 static const char *const type_names[] = { "direct", "fanout", "topic", "headers" };
@@ -237,7 +239,20 @@ exchange_declare(struct vhost *vh, struct amqp_bytes name, struct amqp_bytes typ
 	if (t == EXCHANGE_TOPIC)
 		x->trie = topic_new();
 	hmap_put(&vh->exchanges, x->name, x);
+	exchange_apply_policy(x);
+	if (durable)
+		persist_meta_changed();
 	return 0;
+}
+
+/* Does a binding belong in the definitions file? */
+static bool
+binding_durable(const struct binding *b)
+{
+	if (!b->src->durable)
+		return false;
+	return b->dest_is_exchange ? ((const struct exchange *)b->dest)->durable
+	                           : ((const struct queue *)b->dest)->durable;
 }
 
 static void
@@ -245,6 +260,8 @@ binding_free(struct binding *b)
 {
 	struct exchange *x = b->src;
 
+	if (binding_durable(b))
+		persist_meta_changed();
 	list_del(&b->src_link);
 	list_del(&b->dst_link);
 	x->nbindings--;
@@ -294,6 +311,8 @@ exchange_free(struct exchange *x)
 	struct list *it, *tmp;
 
 	x->deleted = true;
+	if (x->durable)
+		persist_meta_changed();
 	list_for_each_safe (it, tmp, &x->bindings)
 		binding_free(container_of(it, struct binding, src_link));
 	/* Bindings to this exchange go too; their sources may auto-delete. */
@@ -303,6 +322,7 @@ exchange_free(struct exchange *x)
 	hmap_free(&x->direct);
 	bytes_free(&x->name);
 	bytes_free(&x->args);
+	bytes_free(&x->pol_ae);
 	free(x);
 }
 
@@ -380,6 +400,8 @@ exchange_add_binding(struct exchange *src, bool dest_is_exchange, void *dest,
 	} else if (src->type == EXCHANGE_TOPIC) {
 		topic_add(src->trie, b->rk, b);
 	}
+	if (binding_durable(b))
+		persist_meta_changed();
 	return 0;
 }
 
@@ -530,12 +552,15 @@ route_one(struct exchange *x, const struct msg *m, struct amqp_bytes headers,
 		break;
 	}
 	if (r->matched == 0) {
+		/* the argument wins over a policy, as in RabbitMQ */
 		struct amqp_field ae;
-		if (amqp_table_get(x->args, "alternate-exchange", &ae) == 1 && ae.kind == 'S') {
-			struct exchange *alt = exchange_find(x->vh, ae.v.str);
-			if (alt)
-				add_exchange(r, alt);
-		}
+		struct exchange  *alt = NULL;
+		if (amqp_table_get(x->args, "alternate-exchange", &ae) == 1 && ae.kind == 'S')
+			alt = exchange_find(x->vh, ae.v.str);
+		else if (x->pol_ae.len)
+			alt = exchange_find(x->vh, x->pol_ae);
+		if (alt)
+			add_exchange(r, alt);
 	}
 }
 
@@ -554,4 +579,17 @@ exchange_route(struct exchange *x, const struct msg *m, struct amqp_bytes header
 	xq = r.xq;
 	xcap = r.xcap;
 	return r.n;
+}
+
+void
+exchange_apply_policy(struct exchange *x)
+{
+	const struct policy *p;
+	json_t              *ae;
+
+	bytes_free(&x->pol_ae);
+	p = policy_match(x->vh->name, (const char *)x->name.ptr, false, NULL, false);
+	if (p && json_is_string(ae = json_object_get(p->definition, "alternate-exchange")))
+		x->pol_ae = bytes_dup((struct amqp_bytes){ json_string_length(ae),
+		                                           (const uint8_t *)json_string_value(ae) });
 }

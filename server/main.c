@@ -19,6 +19,7 @@
 #include "server/conn.h"
 #include "server/listener.h"
 #include "server/log.h"
+#include "server/persist.h"
 #include "mgmt/mgmt.h"
 
 #define SHUTDOWN_GRACE 2.0 /* seconds to wait for clients to answer connection.close */
@@ -107,6 +108,7 @@ main(int argc, char **argv)
 		fatalx("cannot create data directory %s: %s", cfg.data_dir, strerror(errno));
 	conn_set_loop(loop);
 	broker_init(&cfg);
+	persist_open(cfg.data_dir);
 
 	if (listener_start(loop, cfg.listen_host, cfg.port, conn_accept, addrs, sizeof(addrs)) == 0)
 		fatalx("no AMQP listener could be started on port %u", cfg.port);
@@ -127,6 +129,7 @@ main(int argc, char **argv)
 	conn_prepare(loop); /* last flush of the close frames */
 	log_info("stopped");
 	mgmt_stop(loop);
+	persist_close();
 	broker_shutdown();
 	config_free(&cfg);
 	return 0;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqp/props.h"
+
 
 struct msg *
 msg_new(struct amqp_bytes exchange, struct amqp_bytes rk, struct amqp_bytes props,
@@ -61,4 +63,19 @@ msg_parse_expiration(struct amqp_bytes s, int64_t *ms)
 	}
 	*ms = v;
 	return 0;
+}
+
+void
+msg_set_from_props(struct msg *m)
+{
+	struct amqp_basic_props p;
+
+	if (amqp_props_decode(msg_props(m), &p) != 0)
+		return;
+	if (p.flags & AMQP_PROP_DELIVERY_MODE)
+		m->persistent = p.delivery_mode == 2;
+	if (p.flags & AMQP_PROP_PRIORITY)
+		m->priority = p.priority;
+	if (p.flags & AMQP_PROP_EXPIRATION)
+		msg_parse_expiration(p.expiration, &m->expiration);
 }

@@ -45,6 +45,9 @@ msg_ref(struct msg *m)
 
 void msg_unref(struct msg *m); /* frees at zero */
 
+/* Set persistent, priority and expiration from the encoded properties. */
+void msg_set_from_props(struct msg *m);
+
 /*
  * The expiration property: a non-negative integer of milliseconds, as
  * text.  Returns 0 with *ms, or -1 if it is not one.

@@ -13,8 +13,12 @@
 #include "server/channel.h"
 #include "server/conn.h"
 #include "server/msg.h"
+#include "server/persist.h"
 
+#include <jansson.h>
 #include <time.h>
+
+#include "server/policy.h"
 
 #include "amqp/props.h"
 
@@ -90,6 +94,7 @@ expire_heads(struct queue *q)
 		struct qring *r = &q->prio[p];
 		while (r->count && at(r, 0)->expires_at && at(r, 0)->expires_at < now) {
 			take_head(q, r, &e);
+			persist_ack(q, e.store_id);
 			queue_dead_letter(q, e.m, "expired");
 			if (q->deleted)
 				return;
@@ -187,6 +192,7 @@ queue_push(struct queue *q, struct msg *m)
 	e->seq = q->next_seq++;
 	e->redelivered = 0;
 	e->deliveries = 0;
+	e->store_id = persist_append(q, m);
 	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
 		ttl = m->expiration;
 	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
@@ -200,11 +206,37 @@ queue_push(struct queue *q, struct msg *m)
 		struct qentry old;
 		while (q->count && over_limit(q, 0, 0)) {
 			take_head(q, head_ring(q), &old);
+			persist_ack(q, old.store_id);
 			queue_dead_letter(q, old.m, "maxlen");
 		}
 	}
 	queue_schedule(q);
 	return 0;
+}
+
+void
+queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries)
+{
+	struct qring *r = ring_for(q, m);
+	int64_t       ttl = q->opts.message_ttl;
+
+	if (r->count == r->cap)
+		grow(r);
+	struct qentry *e = at(r, r->count);
+	e->m = msg_ref(m);
+	e->seq = q->next_seq++;
+	e->store_id = store_id;
+	e->deliveries = deliveries;
+	e->redelivered = deliveries > 0;
+	/* The clock of a TTL starts again at recovery. */
+	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
+		ttl = m->expiration;
+	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
+	r->count++;
+	q->count++;
+	q->bytes += msg_size(m);
+	if (e->expires_at && r->count == 1)
+		arm_ttl(q);
 }
 
 bool
@@ -229,6 +261,7 @@ queue_requeue(struct queue *q, const struct qentry *re)
 		return;
 	}
 	if (q->opts.delivery_limit >= 0 && re->deliveries > (uint64_t)q->opts.delivery_limit) {
+		persist_ack(q, re->store_id);
 		queue_dead_letter(q, re->m, "delivery_limit");
 		return;
 	}
@@ -338,6 +371,7 @@ queue_purge(struct queue *q)
 
 	while ((r = head_ring(q)) != NULL) {
 		take_head(q, r, &e);
+		persist_ack(q, e.store_id);
 		msg_unref(e.m);
 	}
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
@@ -351,6 +385,8 @@ queue_unref(struct queue *q)
 		return;
 	bytes_free(&q->name);
 	bytes_free(&q->args);
+	bytes_free(&q->pol_dlx);
+	bytes_free(&q->pol_dlrk);
 	for (int p = 0; p <= q->opts.max_priority; p++)
 		free(q->prio[p].ring);
 	free(q->prio);
@@ -373,6 +409,9 @@ queue_destroy(struct queue *q)
 		chan_consumer_gone(c);
 	}
 	exchange_unbind_all_dest(&q->dest_bindings);
+	if (q->durable)
+		persist_meta_changed();
+	persist_queue_delete(q); /* the log goes whole: no acks for what purge drops */
 	queue_purge(q);
 	if (q->dispatch_pending) {
 		list_del(&q->dlink);
@@ -471,7 +510,7 @@ validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
 			if (n < 0)
 				return BAD("{value_negative,%lld}", (long long)n);
 		} else if (KEY("x-message-ttl") || KEY("x-max-length") || KEY("x-max-length-bytes") ||
-		           KEY("x-delivery-limit")) {
+		           KEY("x-delivery-limit") || KEY("x-consumer-timeout")) {
 			if (!isint)
 				return BAD("\"expected integer, got %s\"", exchange_field_type_name(v.kind));
 			if (n < 0)
@@ -532,6 +571,9 @@ parse_opts(struct amqp_bytes args, struct queue_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->message_ttl = o->expires = o->max_length = o->max_length_bytes = o->delivery_limit = -1;
+	o->consumer_timeout = -1;
+	if (amqp_table_get(args, "x-consumer-timeout", &f) == 1 && amqp_field_as_int(&f, &n))
+		o->consumer_timeout = n;
 	if (amqp_table_get(args, "x-message-ttl", &f) == 1 && amqp_field_as_int(&f, &n))
 		o->message_ttl = n;
 	if (amqp_table_get(args, "x-expires", &f) == 1 && amqp_field_as_int(&f, &n))
@@ -560,6 +602,91 @@ parse_opts(struct amqp_bytes args, struct queue_opts *o)
 	}
 	if (amqp_table_get(args, "x-single-active-consumer", &f) == 1 && f.kind == 't')
 		o->single_active = f.v.b;
+}
+
+static void
+min_key(json_t *def, const char *key, int64_t *v)
+{
+	json_t *j = json_object_get(def, key);
+
+	if (json_is_integer(j) && json_integer_value(j) >= 0 &&
+	    (*v < 0 || json_integer_value(j) < *v))
+		*v = json_integer_value(j);
+}
+
+static void
+str_key(json_t *def, const char *key, struct amqp_bytes *own, bool *has, struct amqp_bytes *v)
+{
+	json_t *j = json_object_get(def, key);
+
+	if (*has || !json_is_string(j))
+		return;
+	bytes_free(own);
+	*own = bytes_dup((struct amqp_bytes){ json_string_length(j), (const uint8_t *)json_string_value(j) });
+	*has = true;
+	*v = *own;
+}
+
+/*
+ * Overlay the policy and the operator policy in force on the options the
+ * arguments gave, with RabbitMQ's rules: for TTLs, expiry and length
+ * limits the smaller value wins; for dead-lettering and overflow the
+ * queue's own argument wins over a policy.
+ */
+static void
+apply_policies(struct queue *q)
+{
+	const char          *vh = q->vh->name, *name = (const char *)q->name.ptr;
+	const struct policy *p = policy_match(vh, name, true, "classic", false);
+	const struct policy *op = policy_match(vh, name, true, "classic", true);
+	struct queue_opts   *o = &q->opts;
+
+	for (int i = 0; i < 2; i++) {
+		const struct policy *pol = i == 0 ? p : op;
+		if (pol == NULL)
+			continue;
+		json_t *def = pol->definition;
+		min_key(def, "message-ttl", &o->message_ttl);
+		min_key(def, "expires", &o->expires);
+		min_key(def, "max-length", &o->max_length);
+		min_key(def, "max-length-bytes", &o->max_length_bytes);
+		min_key(def, "delivery-limit", &o->delivery_limit);
+		if (pol->operator_policy)
+			continue;
+		str_key(def, "dead-letter-exchange", &q->pol_dlx, &o->has_dlx, &o->dlx);
+		str_key(def, "dead-letter-routing-key", &q->pol_dlrk, &o->has_dlrk, &o->dlrk);
+		json_t *ov = json_object_get(def, "overflow");
+		struct amqp_field f;
+		if (json_is_string(ov) && amqp_table_get(q->args, "x-overflow", &f) != 1) {
+			if (strcmp(json_string_value(ov), "reject-publish") == 0)
+				o->overflow = OVERFLOW_REJECT_PUBLISH;
+			else if (strcmp(json_string_value(ov), "reject-publish-dlx") == 0)
+				o->overflow = OVERFLOW_REJECT_PUBLISH_DLX;
+			else
+				o->overflow = OVERFLOW_DROP_HEAD;
+		}
+	}
+}
+
+void
+queue_apply_policy(struct queue *q)
+{
+	uint8_t max_priority = q->opts.max_priority; /* not a policy key: the rings stay */
+	struct qentry old;
+
+	parse_opts(q->args, &q->opts);
+	q->opts.max_priority = max_priority;
+	apply_policies(q);
+	arm_ttl(q);
+	queue_touch(q);
+	if (q->opts.overflow == OVERFLOW_DROP_HEAD) {
+		while (q->count && over_limit(q, 0, 0)) {
+			take_head(q, head_ring(q), &old);
+			persist_ack(q, old.store_id);
+			queue_dead_letter(q, old.m, "maxlen");
+		}
+	}
+	queue_schedule(q);
 }
 
 static const char *const queue_equiv_keys[] = {
@@ -637,6 +764,7 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 	q->refs = 1;
 	parse_opts(q->args, &q->opts);
 	q->prio = xcalloc((size_t)q->opts.max_priority + 1, sizeof(*q->prio));
+	apply_policies(q);
 	ev_init(&q->ttl_timer, ttl_cb);
 	ev_init(&q->expiry_timer, expiry_cb);
 	LIST_INIT(&q->consumers);
@@ -649,6 +777,10 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 	}
 	hmap_put(&vh->queues, q->name, q);
 	/* Every queue is bound to the default exchange implicitly (see exchange_route). */
+	if (durable && !exclusive) {
+		persist_meta_changed();
+		persist_queue_open(q); /* recovers its messages when the broker starts */
+	}
 	queue_touch(q);
 	*out = q;
 	return 0;

@@ -11,7 +11,7 @@ prefixes() {
 	case $1 in
 	*amqp/libamqp.a) echo "amqp_" ;;
 	*server/libserver.a)
-		echo "conn_ chan_ queue_ exchange_ msg_ broker config_ listener_ hmap_" \
+		echo "conn_ chan_ queue_ exchange_ msg_ broker config_ listener_ hmap_ persist_" \
 		     "transport_ log_ fatalx topic_ headers_ vhost_ user_" \
 		     "consumer_ main def_ auth_ inspect_ policy_" ;;
 	*storage/libstorage.a) echo "store_" ;;

@@ -27,6 +27,9 @@ PASSWORD = os.environ.get("AMQP_PASSWORD", "guest")
 WARREN_PID = int(os.environ["WARREN_PID"]) if os.environ.get("WARREN_PID") else None
 URL = "amqp://%s:%s@%s:%d/%%2F" % (USER, PASSWORD, HOST, PORT)
 
+# The warren binary the runner uses, for tests that start a broker of their own.
+WARREN_BIN = os.environ.get("WARREN_BIN") or None
+
 # Seconds one test may take before the alarm fails it.
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "30"))
 
@@ -243,3 +246,63 @@ def closed_by_broker(exc):
     if not m:
         raise AssertionError("not a broker close: %r" % (exc,))
     return int(m.group(1)), m.group(3)
+
+
+class OwnBroker:
+    """A warren of a test's own: its own port, data folder and
+    configuration (rabbitmq.conf lines), stopped by PID when the test ends.
+    Only when the runner exported WARREN_BIN (it does when it runs warren)."""
+
+    def __init__(self, testcase, config="", data_dir=None):
+        import socket
+        import subprocess
+        import tempfile
+        import time
+        if not WARREN_BIN:
+            testcase.skipTest("needs WARREN_BIN (a warren of the test's own)")
+        self.tmp = tempfile.mkdtemp(prefix="warren-own-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        conf = os.path.join(self.tmp, "warren.conf")
+        with open(conf, "w") as f:
+            f.write(config)
+        self.log = open(os.path.join(self.tmp, "warren.log"), "wb")
+        self.proc = subprocess.Popen(
+            [WARREN_BIN, "--port", str(self.port), "--mgmt-port", "0", "--prometheus-port", "0",
+             "--data-dir",
+             self.data_dir, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT)
+        testcase.addCleanup(self.stop)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+        raise RuntimeError("own warren did not start: %s" % self.read_log())
+
+    def connect(self, **kw):
+        kw.setdefault("port", self.port)
+        return connect(**kw)
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        import shutil
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

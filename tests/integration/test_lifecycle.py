@@ -9,7 +9,7 @@ import unittest
 import pika
 import pika.exceptions
 
-from helpers import BrokerTestCase, uname
+from helpers import BrokerTestCase, OwnBroker, uname
 
 
 def is_rabbitmq(conn):
@@ -334,6 +334,112 @@ class DeliveryLimitTests(BrokerTestCase):
         self.assertEqual(b, b"poison")
         self.assertEqual(p.headers["x-death"][0]["reason"], "delivery_limit")
         self.assertEqual(self.message_count(ch, q), 0)
+
+
+class ConsumerTimeoutTests(BrokerTestCase):
+
+    def test_consumer_timeout_closes_channel(self):
+        # RabbitMQ's consumer_timeout, shortened through the configuration file
+        b = OwnBroker(self, "consumer_timeout = 300\n")
+        c = b.connect()
+        ch = c.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.basic_publish("", q, b"slow")
+        reasons = []
+        ch._impl.add_on_close_callback(lambda _ch, reason: reasons.append(reason))
+        ch.basic_consume(q, lambda *a: None)
+        deadline = time.monotonic() + 5
+        while not reasons and time.monotonic() < deadline:
+            c.process_data_events(0.05)
+        self.assertEqual(len(reasons), 1)
+        self.assertIsInstance(reasons[0], pika.exceptions.ChannelClosedByBroker)
+        self.assertEqual(reasons[0].reply_code, 406)
+        self.assertEqual(
+            reasons[0].reply_text,
+            "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout "
+            "value used: 300 ms. This timeout value can be configured, see consumers doc "
+            "guide to learn more")
+        # the delivery went back to the queue
+        m, _p, b_ = c.channel().basic_get(q, auto_ack=True)
+        self.assertEqual((b_, m.redelivered), (b"slow", True))
+
+    def test_queue_consumer_timeout_cancels_only_that_consumer(self):
+        c = self.connect()
+        if is_rabbitmq(c):
+            self.skipTest("x-consumer-timeout is warren's extension")
+        ch = c.channel()
+        q = self.queue(ch, arguments={"x-consumer-timeout": 200})
+        other = self.queue(ch)
+        ch.basic_publish("", q, b"stuck")
+        cancelled = []
+        ch.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+        tag = ch.basic_consume(q, lambda *a: None)
+        deadline = time.monotonic() + 3
+        while not cancelled and time.monotonic() < deadline:
+            c.process_data_events(0.05)
+        self.assertEqual(cancelled, [tag])
+        # the channel is still open and the message is back in the queue
+        ch.basic_publish("", other, b"fine")
+        self.assertEqual([b for _m, _p, b in self.drain(ch, other, 1)], [b"fine"])
+        (m, _p, b), = self.drain(ch, q, 1)
+        self.assertEqual((b, m.redelivered), (b"stuck", True))
+
+
+class PolicyTests(BrokerTestCase):
+    """Policies set through the management API take effect on existing queues."""
+
+    def api(self, method, path, body=None):
+        import base64
+        import json
+        import os
+        import urllib.request
+        port = os.environ.get("MGMT_PORT")
+        if not port:
+            self.skipTest("needs MGMT_PORT")
+        req = urllib.request.Request("http://127.0.0.1:%s/api/%s" % (port, path),
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     method=method)
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+
+    def policy(self, name, pattern, definition, priority=0):
+        self.api("PUT", "policies/%2F/" + name,
+                 {"pattern": pattern, "definition": definition, "apply-to": "queues",
+                  "priority": priority})
+        self.addCleanup(lambda: self.api("DELETE", "policies/%2F/" + name))
+
+    def test_policy_limits_existing_queue_and_lifting_it(self):
+        ch = self.channel()
+        q = self.queue(ch, name=uname("polq"))
+        self.policy(uname("p"), "^" + q + "$", {"max-length": 1})
+        time.sleep(0.3)     # RabbitMQ applies policies asynchronously
+        for i in range(3):
+            ch.basic_publish("", q, b"%d" % i)
+        self.assertEqual([b for _m, _p, b in self.drain(ch, q, 3, timeout=0.5)], [b"2"])
+
+    def test_argument_smaller_than_policy_wins(self):
+        ch = self.channel()
+        q = self.queue(ch, name=uname("polq"), arguments={"x-max-length": 1})
+        self.policy(uname("p"), "^" + q + "$", {"max-length": 5})
+        time.sleep(0.3)
+        for i in range(3):
+            ch.basic_publish("", q, b"%d" % i)
+        self.assertEqual([b for _m, _p, b in self.drain(ch, q, 3, timeout=0.5)], [b"2"])
+
+    def test_policy_dead_letter_exchange(self):
+        ch = self.channel()
+        dlx = self.exchange(ch, "fanout")
+        dlq = self.queue(ch)
+        ch.queue_bind(dlq, dlx)
+        q = self.queue(ch, name=uname("polq"))
+        self.policy(uname("p"), "^" + q + "$", {"dead-letter-exchange": dlx, "message-ttl": 50})
+        time.sleep(0.3)
+        ch.basic_publish("", q, b"expire me")
+        (_m, p, body), = self.drain(ch, dlq, 1)
+        self.assertEqual(body, b"expire me")
+        self.assertEqual(p.headers["x-death"][0]["reason"], "expired")
 
 
 class WorkQueueScenarioTests(BrokerTestCase):

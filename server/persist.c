@@ -1,0 +1,458 @@
+/*
+ * Durability for the engine (see persist.h): the glue between the
+ * engine's queues and storage/'s opaque logs and definitions file.
+ *
+ * A message record is the message as published: a version octet, a flag
+ * octet, the exchange and routing key (shortstr), the encoded properties
+ * (u32 length) and the body (u64 length).  Each durable queue has its own
+ * log, named by the SHA-256 of its vhost and name.
+ */
+#include "server/persist.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "amqp/bytes.h"
+#include "server/broker.h"
+#include "server/def.h"
+#include "server/log.h"
+#include "server/msg.h"
+#include "storage/store.h"
+
+#define RECORD_VERSION 1
+#define RESET_INTERVAL 5.0 /* seconds between attempts to leave a failed state */
+
+static struct store *store;
+static bool          meta_dirty;
+static bool          loading;
+static uint64_t      appended;  /* appends since the last sync */
+static uint64_t      appends_total, failures_total;
+static uint8_t      *recbuf;
+static size_t        reccap;
+static double        last_reset;
+
+static void
+store_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level <= STORE_LOG_ERR)
+		log_error("storage: %s", msg);
+	else if (level <= STORE_LOG_WARNING)
+		log_warnx("storage: %s", msg);
+	else if (level <= STORE_LOG_INFO)
+		log_info("storage: %s", msg);
+	else
+		log_debug("storage: %s", msg);
+}
+
+/* The log's name: the first 128 bits of SHA-256(vhost NUL name), in hex. */
+static void
+queue_id(const struct queue *q, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen = 0;
+	EVP_MD_CTX   *ctx = EVP_MD_CTX_new();
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, q->vh->name, q->vh->name_len + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, q->name.ptr, q->name.len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		fatalx("SHA-256 failed");
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+struct recover_ctx {
+	struct queue *q;
+	size_t        n, bad;
+};
+
+static void
+recover_one(void *arg, uint64_t id, const void *rec, size_t len, uint32_t deliveries)
+{
+	struct recover_ctx *rc = arg;
+	const uint8_t      *p = rec, *end = p + len;
+	struct amqp_bytes   ex, rk, props;
+	uint64_t            body_len;
+
+	if (len < 3 || p[0] != RECORD_VERSION)
+		goto bad;
+	uint8_t flags = p[1];
+	p += 2;
+	ex = (struct amqp_bytes){ p[0], p + 1 };
+	p += 1 + ex.len;
+	if (p >= end)
+		goto bad;
+	rk = (struct amqp_bytes){ p[0], p + 1 };
+	p += 1 + rk.len;
+	if ((size_t)(end - p) < 4)
+		goto bad;
+	props.len = amqp_get_u32(p);
+	props.ptr = p + 4;
+	p += 4;
+	if (props.len > (size_t)(end - p) || (size_t)(end - p) - props.len < 8)
+		goto bad;
+	p += props.len;
+	body_len = amqp_get_u64(p);
+	p += 8;
+	if (body_len != (uint64_t)(end - p))
+		goto bad;
+	struct msg *m = msg_new(ex, rk, props, body_len);
+	if (m == NULL)
+		fatalx("out of memory recovering queue '%.*s'", (int)rc->q->name.len,
+		       (const char *)rc->q->name.ptr);
+	memcpy(m->body, p, body_len);
+	m->body_filled = body_len;
+	msg_set_from_props(m);
+	m->persistent = (flags & 1) != 0;
+	queue_push_recovered(rc->q, m, id, deliveries);
+	msg_unref(m);
+	rc->n++;
+	return;
+bad:
+	rc->bad++;
+}
+
+void
+persist_queue_open(struct queue *q)
+{
+	char               qid[33];
+	struct recover_ctx rc = { q, 0, 0 };
+	int                err;
+
+	if (store == NULL || !q->durable || q->sq)
+		return;
+	queue_id(q, qid);
+	if ((err = store_queue_open(store, qid, &q->sq)) != STORE_OK) {
+		log_error("cannot open the message log of queue '%.*s' in vhost '%s': %s",
+		          (int)q->name.len, (const char *)q->name.ptr, q->vh->name, store_strerror(err));
+		q->sq = NULL;
+		return;
+	}
+	if ((err = store_recover(q->sq, recover_one, &rc)) != STORE_OK)
+		log_error("recovering queue '%.*s' in vhost '%s': %s", (int)q->name.len,
+		          (const char *)q->name.ptr, q->vh->name, store_strerror(err));
+	if (rc.n || rc.bad)
+		log_info("recovered %zu messages of queue '%.*s' in vhost '%s'%s", rc.n,
+		         (int)q->name.len, (const char *)q->name.ptr, q->vh->name,
+		         rc.bad ? " (some records were unreadable and skipped)" : "");
+}
+
+void
+persist_queue_delete(struct queue *q)
+{
+	char qid[33];
+
+	if (q->sq == NULL)
+		return;
+	queue_id(q, qid);
+	store_queue_close(q->sq);
+	q->sq = NULL;
+	int err = store_queue_delete(store, qid);
+	if (err != STORE_OK)
+		log_warnx("removing the message log of queue '%.*s': %s", (int)q->name.len,
+		          (const char *)q->name.ptr, store_strerror(err));
+}
+
+uint64_t
+persist_append(struct queue *q, const struct msg *m)
+{
+	struct amqp_bytes ex = msg_exchange(m), rk = msg_routing_key(m), props = msg_props(m);
+	size_t            n = 2 + 1 + ex.len + 1 + rk.len + 4 + props.len + 8 + m->body_len;
+	uint64_t          id;
+	int               err;
+
+	if (q->sq == NULL || !m->persistent || loading)
+		return 0;
+	if (n > reccap) {
+		reccap = n < 65536 ? 65536 : n;
+		free(recbuf);
+		recbuf = xmalloc(reccap);
+	}
+	uint8_t *p = recbuf;
+	*p++ = RECORD_VERSION;
+	*p++ = m->persistent ? 1 : 0;
+	*p++ = (uint8_t)ex.len;
+	if (ex.len)
+		memcpy(p, ex.ptr, ex.len);
+	p += ex.len;
+	*p++ = (uint8_t)rk.len;
+	if (rk.len)
+		memcpy(p, rk.ptr, rk.len);
+	p += rk.len;
+	amqp_put_u32(p, (uint32_t)props.len);
+	p += 4;
+	if (props.len)
+		memcpy(p, props.ptr, props.len);
+	p += props.len;
+	amqp_put_u64(p, m->body_len);
+	p += 8;
+	if (m->body_len)
+		memcpy(p, m->body, m->body_len);
+	if ((err = store_append(q->sq, recbuf, n, &id)) != STORE_OK) {
+		if (failures_total++ == 0 || err != STORE_FAILED)
+			log_error("cannot append to the message log of queue '%.*s': %s",
+			          (int)q->name.len, (const char *)q->name.ptr, store_strerror(err));
+		return 0;
+	}
+	appended++;
+	appends_total++;
+	return id;
+}
+
+void
+persist_ack(struct queue *q, uint64_t id)
+{
+	if (q->sq && id && !loading)
+		store_ack(q->sq, id);
+}
+
+void
+persist_delivered(struct queue *q, uint64_t id, uint32_t n)
+{
+	if (q->sq && id && !loading)
+		store_set_delivery_count(q->sq, id, n);
+}
+
+void
+persist_meta_changed(void)
+{
+	if (!loading)
+		meta_dirty = true;
+}
+
+/* Keep what a restart must bring back: durable queues and exchanges and the
+ * bindings between durable ends (amq.* and the default exchange are always there). */
+static void
+keep_durable(json_t *defs)
+{
+	json_t *durable = json_object(), *list, *v;
+	size_t  i;
+	char    key[1024];
+
+	list = json_object_get(defs, "queues");
+	for (i = 0; list && i < json_array_size(list);) {
+		v = json_array_get(list, i);
+		if (!json_is_true(json_object_get(v, "durable"))) {
+			json_array_remove(list, i);
+			continue;
+		}
+		snprintf(key, sizeof(key), "q\n%s\n%s", json_string_value(json_object_get(v, "vhost")),
+		         json_string_value(json_object_get(v, "name")));
+		json_object_set_new(durable, key, json_true());
+		i++;
+	}
+	list = json_object_get(defs, "exchanges");
+	for (i = 0; list && i < json_array_size(list);) {
+		v = json_array_get(list, i);
+		if (!json_is_true(json_object_get(v, "durable"))) {
+			json_array_remove(list, i);
+			continue;
+		}
+		snprintf(key, sizeof(key), "e\n%s\n%s", json_string_value(json_object_get(v, "vhost")),
+		         json_string_value(json_object_get(v, "name")));
+		json_object_set_new(durable, key, json_true());
+		i++;
+	}
+	list = json_object_get(defs, "bindings");
+	for (i = 0; list && i < json_array_size(list);) {
+		v = json_array_get(list, i);
+		const char *vh = json_string_value(json_object_get(v, "vhost"));
+		const char *src = json_string_value(json_object_get(v, "source"));
+		const char *dst = json_string_value(json_object_get(v, "destination"));
+		const char *dt = json_string_value(json_object_get(v, "destination_type"));
+		bool        ok = vh && src && dst && dt;
+		if (ok && src[0] && strncmp(src, "amq.", 4) != 0) {
+			snprintf(key, sizeof(key), "e\n%s\n%s", vh, src);
+			ok = json_object_get(durable, key) != NULL;
+		}
+		if (ok) {
+			snprintf(key, sizeof(key), "%c\n%s\n%s", strcmp(dt, "queue") == 0 ? 'q' : 'e', vh, dst);
+			ok = (dt[0] == 'e' && strncmp(dst, "amq.", 4) == 0) || json_object_get(durable, key);
+		}
+		if (!ok) {
+			json_array_remove(list, i);
+			continue;
+		}
+		i++;
+	}
+	json_decref(durable);
+}
+
+static bool
+write_meta(void)
+{
+	json_t *defs = def_export(NULL);
+	char   *text;
+	int     err;
+
+	if (defs == NULL)
+		return false;
+	keep_durable(defs);
+	text = json_dumps(defs, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(defs);
+	if (text == NULL)
+		return false;
+	err = store_meta_write(store, text, strlen(text));
+	free(text);
+	if (err != STORE_OK) {
+		log_error("cannot write the definitions file: %s", store_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+uint64_t
+persist_appends(void)
+{
+	return appends_total;
+}
+
+uint64_t
+persist_failures(void)
+{
+	return failures_total;
+}
+
+bool
+persist_pending(void)
+{
+	/* acks and delivery counts count too: a delivery goes out only once its
+	 * count is on disk, so a crash cannot hide that it was delivered */
+	return appended > 0 || meta_dirty || (store && (store_failed(store) || store_dirty(store)));
+}
+
+bool
+persist_failed(void)
+{
+	return store && store_failed(store);
+}
+
+bool
+persist_sync(void)
+{
+	int err;
+
+	if (store == NULL)
+		return true;
+	if (store_failed(store)) {
+		double now = ev_now(EV_DEFAULT);
+		if (now - last_reset < RESET_INTERVAL)
+			return false;
+		last_reset = now;
+		if (store_reset_failure(store) != STORE_OK)
+			return false;
+		log_info("storage: the disk works again; resuming");
+	}
+	if (meta_dirty && write_meta())
+		meta_dirty = false;
+	if (store_dirty(store) && (err = store_sync(store)) != STORE_OK) {
+		log_error("storage: sync failed: %s; publishers of persistent messages get nacks "
+		          "until the disk recovers", store_strerror(err));
+		appended = 0;
+		return false;
+	}
+	appended = 0;
+	return !meta_dirty;
+}
+
+struct orphan_ctx {
+	struct hmap live;
+	char      **dead;
+	size_t      ndead, cap;
+};
+
+static void
+note_orphan(void *arg, const char *qid)
+{
+	struct orphan_ctx *oc = arg;
+
+	if (hmap_get(&oc->live, amqp_cstr(qid)) != NULL)
+		return;
+	if (oc->ndead == oc->cap) {
+		oc->cap = oc->cap ? oc->cap * 2 : 8;
+		oc->dead = xrealloc(oc->dead, oc->cap * sizeof(*oc->dead));
+	}
+	oc->dead[oc->ndead++] = xstrndup(qid, strlen(qid));
+}
+
+void
+persist_open(const char *data_dir)
+{
+	void  *text = NULL;
+	size_t len = 0;
+	int    err;
+
+	if ((err = store_open(data_dir, &store_posix_ops, &store)) != STORE_OK) {
+		if (err == STORE_EBUSY)
+			fatalx("data directory %s is in use by another warren", data_dir);
+		fatalx("cannot open data directory %s: %s", data_dir, store_strerror(err));
+	}
+	store_set_log(store, store_log, NULL);
+	err = store_meta_read(store, &text, &len);
+	if (err == STORE_OK) {
+		json_error_t  jerr;
+		json_t       *defs = json_loadb(text, len, 0, &jerr);
+		struct def_err derr = { 0, NULL };
+		free(text);
+		if (defs == NULL)
+			fatalx("the definitions file in %s/meta is damaged (line %d: %s); refusing to start "
+			       "without it", data_dir, jerr.line, jerr.text);
+		loading = true;
+		if (def_import(defs, NULL, &derr) != 0) {
+			char *why = derr.reason ? json_dumps(derr.reason, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+			fatalx("cannot restore the definitions in %s/meta: %s", data_dir, why ? why : "?");
+		}
+		loading = false;
+		json_decref(defs);
+	} else if (err == STORE_NOTFOUND) {
+		/* A new data directory: what RabbitMQ creates on its first boot. */
+		broker_create_defaults();
+	} else {
+		fatalx("the definitions file in %s/meta is damaged (%s); refusing to start without it",
+		       data_dir, store_strerror(err));
+	}
+	/* Logs of queues the definitions do not know were never confirmed: drop them. */
+	struct orphan_ctx  oc;
+	memset(&oc, 0, sizeof(oc));
+	size_t             i, k;
+	struct hmap_entry *v, *e;
+	char               qid[33];
+	for (v = hmap_first(&broker.vhosts, &i); v; v = hmap_next(&broker.vhosts, &i, v)) {
+		struct vhost *vh = v->val;
+		for (e = hmap_first(&vh->queues, &k); e; e = hmap_next(&vh->queues, &k, e)) {
+			struct queue *q = e->val;
+			if (q->sq) {
+				queue_id(q, qid);
+				hmap_put(&oc.live, amqp_cstr(qid), q);
+			}
+		}
+	}
+	store_queue_list(store, note_orphan, &oc);
+	for (i = 0; i < oc.ndead; i++) {
+		log_info("storage: removing the message log %s of a queue that no longer exists",
+		         oc.dead[i]);
+		store_queue_delete(store, oc.dead[i]);
+		free(oc.dead[i]);
+	}
+	free(oc.dead);
+	hmap_free(&oc.live);
+	meta_dirty = err == STORE_NOTFOUND; /* write the first definitions file */
+}
+
+void
+persist_close(void)
+{
+	if (store == NULL)
+		return;
+	persist_sync();
+	store_close(store);
+	store = NULL;
+	free(recbuf);
+	recbuf = NULL;
+	reccap = 0;
+}

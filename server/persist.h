@@ -1,0 +1,61 @@
+/*
+ * Durability for the engine: durable queues' persistent messages go to
+ * storage/'s per-queue logs, the durable topology (vhosts, users,
+ * permissions, policies, durable exchanges, queues and bindings) to the
+ * definitions file, and both come back at start.  Group commit: every
+ * append of a loop turn is covered by one store_sync() in the prepare
+ * step, before the publisher confirms that depend on it are sent.
+ */
+#ifndef SERVER_PERSIST_H
+#define SERVER_PERSIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct queue;
+struct msg;
+
+/*
+ * Open the data directory: read the definitions file and recreate what it
+ * holds, then recover every durable queue's messages.  Stops the broker
+ * (fatalx) on a damaged definitions file or a data directory in use:
+ * starting empty would lose data silently.
+ */
+void persist_open(const char *data_dir);
+/* Sync and close (clean shutdown). */
+void persist_close(void);
+
+/* A durable queue was created (or recovered): give it its message log. */
+void persist_queue_open(struct queue *q);
+/* A durable queue is being deleted: remove its log. */
+void persist_queue_delete(struct queue *q);
+
+/*
+ * Append m to q's log if it belongs there (persistent message, durable
+ * queue).  Returns the record id, or 0 when the message is not stored.
+ */
+uint64_t persist_append(struct queue *q, const struct msg *m);
+/* The message left the queue for good (ack, expiry, dead-lettering, ...). */
+void     persist_ack(struct queue *q, uint64_t id);
+/* It was delivered for the n-th time (survives a restart as redelivered). */
+void     persist_delivered(struct queue *q, uint64_t id, uint32_t n);
+
+/* Counters of appends and of failed appends, to tell whether a publish needs the disk. */
+uint64_t persist_appends(void);
+uint64_t persist_failures(void);
+
+/* The durable topology changed: rewrite the definitions file this turn. */
+void persist_meta_changed(void);
+
+/*
+ * Make this turn's work durable: the definitions file if it changed, then
+ * one sync of every log written to.  Returns false if the disk failed:
+ * nothing that needs the disk may be confirmed until it recovers.
+ */
+bool persist_sync(void);
+/* Did this turn append anything that a confirm must wait for? */
+bool persist_pending(void);
+/* Is the store failed (disk full or I/O error)? */
+bool persist_failed(void);
+
+#endif

@@ -1,0 +1,160 @@
+"""Durability across restarts: each test runs a warren of its own on a data
+folder it keeps, stops it (cleanly or with SIGKILL) and starts it again.
+Durable exchanges, queues, bindings, users and persistent messages come
+back; transient ones do not; a delivered but unacknowledged message
+comes back redelivered; an acknowledged one does not."""
+
+import os
+import signal
+import tempfile
+import shutil
+import time
+import unittest
+
+import pika
+
+from helpers import BrokerTestCase, OwnBroker
+
+
+class DurabilityTests(BrokerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.data = tempfile.mkdtemp(prefix="warren-dur-")
+        self.addCleanup(shutil.rmtree, self.data, True)
+
+    def broker(self):
+        return OwnBroker(self, data_dir=self.data)
+
+    def restart(self, b, kill=False):
+        if kill:
+            b.proc.send_signal(signal.SIGKILL)
+        else:
+            b.proc.terminate()
+        b.proc.wait(10)
+        return self.broker()
+
+    def test_topology_survives_clean_restart(self):
+        b = self.broker()
+        c = b.connect()
+        ch = c.channel()
+        ch.exchange_declare("dx", "topic", durable=True)
+        ch.exchange_declare("tx", "fanout", durable=False)
+        ch.queue_declare("dq", durable=True, arguments={"x-max-length": 10})
+        ch.queue_declare("tq", durable=False)
+        ch.queue_bind("dq", "dx", "a.#")
+        ch.queue_bind("tq", "dx", "b.#")
+        c.close()
+        b = self.restart(b)
+        ch = b.connect().channel()
+        ch.exchange_declare("dx", "topic", durable=True, passive=True)
+        ok = ch.queue_declare("dq", durable=True, arguments={"x-max-length": 10})
+        self.assertEqual(ok.method.message_count, 0)
+        # the binding came back: a.# routes to dq
+        ch.basic_publish("dx", "a.z", b"routed")
+        self.assertEqual(ch.basic_get("dq", auto_ack=True)[2], b"routed")
+        for kind, name in (("exchange", "tx"), ("queue", "tq")):
+            ch2 = b.connect().channel()
+            with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+                if kind == "queue":
+                    ch2.queue_declare(name, passive=True)
+                else:
+                    ch2.exchange_declare(name, passive=True)
+            self.assertEqual(cm.exception.reply_code, 404)
+
+    def publish(self, ch, n, queue="dq", mode=2):
+        ch.confirm_delivery()
+        for i in range(n):
+            ch.basic_publish("", queue, b"m%d" % i,
+                             pika.BasicProperties(delivery_mode=mode, message_id="id%d" % i,
+                                                  headers={"n": i, "nested": {"k": [1, "x"]}},
+                                                  content_type="application/x-test"))
+
+    def check_bodies(self, ch, want, queue="dq"):
+        got = []
+        while True:
+            m, p, body = ch.basic_get(queue, auto_ack=True)
+            if m is None:
+                break
+            got.append(body)
+            n = int(body[1:])
+            self.assertEqual(p.message_id, "id%d" % n)
+            self.assertEqual(p.headers, {"n": n, "nested": {"k": [1, "x"]}})
+            self.assertEqual(p.content_type, "application/x-test")
+            self.assertEqual(p.delivery_mode, 2)
+        self.assertEqual(got, want)
+
+    def test_persistent_messages_survive_clean_stop(self):
+        b = self.broker()
+        ch = b.connect().channel()
+        ch.queue_declare("dq", durable=True)
+        ch.queue_declare("tq", durable=True)
+        self.publish(ch, 50)
+        self.publish(ch, 5, queue="tq", mode=1)     # transient messages in a durable queue
+        b = self.restart(b)
+        ch = b.connect().channel()
+        self.check_bodies(ch, [b"m%d" % i for i in range(50)])
+        self.assertEqual(ch.queue_declare("tq", passive=True).method.message_count, 0)
+
+    def test_confirmed_messages_survive_kill_9(self):
+        b = self.broker()
+        ch = b.connect().channel()
+        ch.queue_declare("dq", durable=True)
+        self.publish(ch, 200)     # every publish confirmed before the next
+        b = self.restart(b, kill=True)
+        ch = b.connect().channel()
+        self.check_bodies(ch, [b"m%d" % i for i in range(200)])
+
+    def test_unacked_comes_back_redelivered_acked_does_not(self):
+        b = self.broker()
+        c = b.connect()
+        ch = c.channel()
+        ch.queue_declare("dq", durable=True)
+        self.publish(ch, 3)
+        m0 = ch.basic_get("dq")                    # delivered, never acked
+        m1 = ch.basic_get("dq")
+        ch.basic_ack(m1[0].delivery_tag)          # acked
+        self.assertEqual((m0[2], m1[2]), (b"m0", b"m1"))
+        c.process_data_events(0.2)
+        b = self.restart(b, kill=True)
+        ch = b.connect().channel()
+        got = []
+        while True:
+            m, _p, body = ch.basic_get("dq", auto_ack=True)
+            if m is None:
+                break
+            got.append((body, m.redelivered))
+        self.assertEqual(got, [(b"m0", True), (b"m2", False)])
+
+    def test_deleted_queue_stays_deleted(self):
+        b = self.broker()
+        ch = b.connect().channel()
+        ch.queue_declare("dq", durable=True)
+        self.publish(ch, 3)
+        ch.queue_delete("dq")
+        b = self.restart(b)
+        ch = b.connect().channel()
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+            ch.queue_declare("dq", passive=True)
+        self.assertEqual(cm.exception.reply_code, 404)
+        self.assertEqual(os.listdir(os.path.join(self.data, "queues")), [])
+
+    def test_disk_space_comes_back(self):
+        b = self.broker()
+        ch = b.connect().channel()
+        ch.queue_declare("dq", durable=True)
+        ch.confirm_delivery()
+        body = b"x" * 1024
+        for i in range(5000):
+            ch.basic_publish("", "dq", body, pika.BasicProperties(delivery_mode=2))
+        while ch.basic_get("dq", auto_ack=True)[0] is not None:
+            pass
+        b = self.restart(b)
+        size = 0
+        for root, _dirs, files in os.walk(self.data):
+            size += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+        self.assertLess(size, 512 * 1024)
+
+
+if __name__ == "__main__":
+    unittest.main()

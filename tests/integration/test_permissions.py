@@ -1,0 +1,138 @@
+"""Per-user, per-vhost permissions (configure, write, read regular
+expressions) enforced on AMQP operations as RabbitMQ enforces them, with
+its 403/530 answers.  Users and permissions are made through the
+management API, so this needs MGMT_PORT."""
+
+import base64
+import json
+import os
+import urllib.request
+import unittest
+
+import pika
+import pika.exceptions
+
+from helpers import BrokerTestCase, connect, uname
+
+
+def api(method, path, body=None):
+    port = os.environ.get("MGMT_PORT")
+    req = urllib.request.Request("http://127.0.0.1:%s/api/%s" % (port, path),
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status
+
+
+class PermissionTests(BrokerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not os.environ.get("MGMT_PORT"):
+            self.skipTest("needs MGMT_PORT")
+        self.user = uname("u")
+        api("PUT", "users/" + self.user, {"password": "pw", "tags": ""})
+        self.addCleanup(api, "DELETE", "users/" + self.user)
+        api("PUT", "permissions/%2F/" + self.user,
+            {"configure": "^cfg-.*", "write": "^(cfg|w)-.*", "read": "^(r|w)-.*"})
+
+    def user_channel(self):
+        c = connect(credentials=pika.PlainCredentials(self.user, "pw"))
+        self._conns.append(c)
+        return c.channel()
+
+    def refused(self, kind, name):
+        return "ACCESS_REFUSED - access to %s '%s' in vhost '/' refused for user '%s'" % (
+            kind, name, self.user)
+
+    def test_configure(self):
+        ch = self.user_channel()
+        q = "cfg-" + uname("q")
+        ch.queue_declare(q)
+        self.track_queue(q)
+        other = uname("q")
+        self.assertChannelClosed(403, self.refused("queue", other), ch.queue_declare, other)
+        ch = self.user_channel()
+        self.assertChannelClosed(403, self.refused("exchange", "x-nope"),
+                                 ch.exchange_declare, "x-nope", "fanout")
+        ch = self.user_channel()
+        self.assertChannelClosed(403, self.refused("queue", other), ch.queue_delete, other)
+
+    def test_passive_declare_needs_no_configure(self):
+        admin = self.channel()
+        q = self.queue(admin)
+        ch = self.user_channel()
+        self.assertEqual(ch.queue_declare(q, passive=True).method.queue, q)
+
+    def test_write_on_publish(self):
+        admin = self.channel()
+        ch = self.user_channel()
+        ch.basic_publish("", "anything", b"x")          # not yet checked: fire and forget
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+            ch.queue_declare(uname("r-q"), passive=True)  # any round trip shows the close
+        self.assertEqual((cm.exception.reply_code, cm.exception.reply_text),
+                         (403, self.refused("exchange", "amq.default")))
+        x = self.exchange(admin, "fanout", name="w-" + uname("x"))
+        q = self.queue(admin, name="w-" + uname("q"))
+        admin.queue_bind(q, x)
+        ch = self.user_channel()
+        ch.confirm_delivery()
+        ch.basic_publish(x, "", b"allowed")
+        self.assertEqual(admin.basic_get(q, auto_ack=True)[2], b"allowed")
+
+    def test_read_on_get_consume_purge(self):
+        admin = self.channel()
+        q = self.queue(admin, name="cfg-" + uname("q"))     # configure and write, no read
+        admin.basic_publish("", q, b"x")
+        for op in (lambda ch: ch.basic_get(q),
+                   lambda ch: ch.basic_consume(q, lambda *a: None),
+                   lambda ch: ch.queue_purge(q)):
+            ch = self.user_channel()
+            self.assertChannelClosed(403, self.refused("queue", q), op, ch)
+        r = self.queue(admin, name="r-" + uname("q"))
+        admin.basic_publish("", r, b"y")
+        ch = self.user_channel()
+        self.assertEqual(self.drain(ch, r, 1)[0][2], b"y")
+
+    def test_bind_needs_write_on_queue_and_read_on_exchange(self):
+        admin = self.channel()
+        x_unreadable = self.exchange(admin, "fanout", name="cfg-" + uname("x"))
+        x_readable = self.exchange(admin, "fanout", name="r-" + uname("x"))
+        q = self.queue(admin, name="cfg-" + uname("q"))
+        ch = self.user_channel()
+        self.assertChannelClosed(403, self.refused("exchange", x_unreadable),
+                                 ch.queue_bind, q, x_unreadable)
+        ch = self.user_channel()
+        ch.queue_bind(q, x_readable)
+
+    def test_no_permissions_on_vhost(self):
+        user = uname("u")
+        api("PUT", "users/" + user, {"password": "pw", "tags": ""})
+        self.addCleanup(api, "DELETE", "users/" + user)
+        # pika reports a 530 on connection.open as ProbableAccessDeniedError
+        with self.assertRaises(pika.exceptions.ProbableAccessDeniedError) as cm:
+            connect(credentials=pika.PlainCredentials(user, "pw"))
+        self.assertIn("(530) \"NOT_ALLOWED - access to vhost '/' refused for user '%s'\"" % user,
+                      str(cm.exception))
+
+    def test_user_id_must_match(self):
+        ch = self.user_channel()
+        q = "cfg-" + uname("q")
+        ch.queue_declare(q)
+        self.track_queue(q)
+        x = "cfg-" + uname("x")
+        ch.exchange_declare(x, "fanout")
+        self.track_exchange(x)
+        ch.basic_publish(x, "", b"x", pika.BasicProperties(user_id="someone-else"))
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+            ch.queue_declare(q, passive=True)
+        self.assertEqual(
+            (cm.exception.reply_code, cm.exception.reply_text),
+            (406, "PRECONDITION_FAILED - user_id property set to 'someone-else' but "
+                  "authenticated user was '%s'" % self.user))
+
+
+if __name__ == "__main__":
+    unittest.main()
