@@ -164,3 +164,58 @@ test('direct reply-to', T, async () => {
   assert.equal(m.content.toString(), 're:ping');
   assert.equal(m.properties.correlationId, 'k1');
 });
+
+// Message lifecycle with amqplib's option names (deadLetterExchange,
+// messageTtl, maxLength, maxPriority), as its users write them.
+
+async function getN(ch, q, n, noAck = true) {
+  const out = [];
+  for (let i = 0; i < 200 && out.length < n; i++) {
+    const m = await ch.get(q, { noAck });
+    if (m) out.push(m); else await sleep(10);
+  }
+  return out;
+}
+
+test('dead-lettering with x-death on reject and on expiry', T, async () => {
+  const conn = await connect();
+  const ch = await conn.createChannel();
+  const dlx = uname('dlx');
+  await ch.assertExchange(dlx, 'fanout', { autoDelete: true });
+  const { queue: dlq } = await ch.assertQueue('', { exclusive: true });
+  await ch.bindQueue(dlq, dlx, '');
+  const { queue: q } = await ch.assertQueue('', { exclusive: true, deadLetterExchange: dlx });
+  ch.sendToQueue(q, Buffer.from('no thanks'), { headers: { app: 1 } });
+  const [m] = await getN(ch, q, 1, false);
+  ch.reject(m, false);
+  const [d] = await getN(ch, dlq, 1);
+  assert.equal(d.content.toString(), 'no thanks');
+  assert.equal(d.fields.exchange, dlx);
+  assert.equal(d.properties.headers.app, 1);
+  assert.equal(d.properties.headers['x-first-death-reason'], 'rejected');
+  const death = d.properties.headers['x-death'][0];
+  assert.equal(death.reason, 'rejected');
+  assert.equal(death.queue, q);
+  assert.equal(death.count, 1);
+  assert.deepEqual(death['routing-keys'], [q]);
+  const { queue: t } = await ch.assertQueue('', { exclusive: true, deadLetterExchange: dlx, messageTtl: 30 });
+  ch.sendToQueue(t, Buffer.from('too late'), { expiration: '10' });
+  const [e] = await getN(ch, dlq, 1);
+  assert.equal(e.properties.headers['x-death'][0].reason, 'expired');
+  assert.equal(e.properties.headers['x-death'][0]['original-expiration'], '10');
+});
+
+test('max length drops the head, priorities order delivery', T, async () => {
+  const conn = await connect();
+  const ch = await conn.createChannel();
+  const { queue: q } = await ch.assertQueue('', { exclusive: true, maxLength: 2 });
+  for (let i = 0; i < 5; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
+  const kept = await getN(ch, q, 2);
+  assert.deepEqual(kept.map((m) => m.content.toString()), ['m3', 'm4']);
+  const { queue: p } = await ch.assertQueue('', { exclusive: true, maxPriority: 5 });
+  for (const [prio, body] of [[1, 'a'], [5, 'b'], [3, 'c'], [9, 'd']]) {
+    ch.sendToQueue(p, Buffer.from(body), { priority: prio });
+  }
+  const got = await getN(ch, p, 4);
+  assert.deepEqual(got.map((m) => m.content.toString()), ['b', 'd', 'c', 'a']);
+});
