@@ -1019,6 +1019,7 @@ basic_recover_m(struct chan *ch, uint32_t id, bool requeue)
 static void
 basic_publish_m(struct chan *ch, struct amqp_basic_publish *m)
 {
+	conn_published(ch->c);
 	if (m->immediate) {
 		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH_METHOD, "immediate=true");
 		return;

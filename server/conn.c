@@ -342,7 +342,7 @@ flush(struct conn *c)
 	}
 	if (was_full && c->tx_pending < TX_LOW && c->state == CONN_OPEN)
 		resume_channels(c);
-	if (!c->reading && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
+	if (!c->reading && !c->blocked && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
 	    c->state != CONN_CLOSED) {
 		ev_io_start(loop, &c->rio);
 		c->reading = true;
@@ -1089,10 +1089,78 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 		c->rbuf = xrealloc(c->rbuf, c->rcap);
 	}
 	broker_dispatch();
-	if (c->tx_pending > TX_READ_STOP && c->reading) {
+	if ((c->blocked || c->tx_pending > TX_READ_STOP) && c->reading) {
 		/* The peer is not reading what we send: stop reading what it sends. */
 		ev_io_stop(l, &c->rio);
 		c->reading = false;
+	}
+}
+
+/* Resource alarms. */
+
+static const char *alarm_reason;
+static ev_timer    alarm_timer; /* wakes the loop so the prepare step retries the disk */
+
+static void
+alarm_tick(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+}
+
+static void
+block(struct conn *c)
+{
+	if (c->blocked || c->state != CONN_OPEN)
+		return;
+	c->blocked = true;
+	if (c->cap_blocked) {
+		struct amqp_connection_blocked b = { .reason = amqp_cstr(alarm_reason) };
+		conn_send_method(c, 0, AMQP_CONNECTION_BLOCKED_METHOD, &b);
+	}
+	log_info("<conn %llu> blocked: %s", (unsigned long long)c->id, alarm_reason);
+}
+
+void
+conn_published(struct conn *c)
+{
+	c->published = true;
+	if (alarm_reason)
+		block(c);
+}
+
+void
+conn_set_alarm(const char *reason)
+{
+	struct list *it, *tmp;
+
+	if ((reason == NULL) == (alarm_reason == NULL))
+		return;
+	alarm_reason = reason;
+	if (reason) {
+		log_warnx("resource alarm: %s; blocking publishers", reason);
+		ev_timer_init(&alarm_timer, alarm_tick, 1.0, 1.0);
+		ev_timer_start(loop, &alarm_timer);
+	} else {
+		log_info("resource alarm cleared; unblocking publishers");
+		ev_timer_stop(loop, &alarm_timer);
+	}
+	list_for_each_safe (it, tmp, &broker.conns) {
+		struct conn *c = container_of(it, struct conn, link);
+		if (reason && c->published) {
+			block(c);
+		} else if (!reason && c->blocked) {
+			c->blocked = false;
+			if (c->cap_blocked && c->state == CONN_OPEN) {
+				static const struct amqp_connection_unblocked u;
+				conn_send_method(c, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &u);
+			}
+			if (!c->reading && c->state == CONN_OPEN) {
+				ev_io_start(loop, &c->rio);
+				c->reading = true;
+			}
+		}
 	}
 }
 
@@ -1117,6 +1185,7 @@ conn_prepare(struct ev_loop *l)
 		/* Group commit: one sync covers this turn's appends, and goes before
 		 * the confirms and the writes that depend on it. */
 		bool disk_ok = persist_pending() ? persist_sync() : !persist_failed();
+		conn_set_alarm(persist_failed() ? "low on disk" : NULL);
 		chan_flush_confirms(disk_ok);
 		flush_all();
 		/* Connections closing: release their channels now, outside any callback. */

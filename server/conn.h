@@ -89,6 +89,8 @@ struct conn {
 	uint8_t         *client_props; /* owned, encoded table body */
 	size_t           client_props_len;
 	bool             cap_auth_failure_close, cap_cancel_notify, cap_blocked;
+	bool             published;  /* has published: blocked by a resource alarm */
+	bool             blocked;    /* blocked: not read until the alarm clears */
 
 	struct list      link;      /* in broker.conns */
 	struct list      exclusive_queues;
@@ -111,6 +113,15 @@ void conn_close_with(struct conn *c, int code, const char *text, uint32_t method
 
 /* True when this connection's output backlog is high: stop delivering to it. */
 bool conn_tx_full(const struct conn *c);
+
+/*
+ * A resource alarm (the disk failed or is full): publishing connections
+ * get connection.blocked and are not read until it clears, as RabbitMQ
+ * does; consumers keep draining.  reason NULL clears it.
+ */
+void conn_set_alarm(const char *reason);
+/* A connection publishes: block it now if an alarm is on. */
+void conn_published(struct conn *c);
 
 /* Free channel id after channel.close / close-ok. */
 void conn_drop_channel(struct conn *c, uint16_t id);

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "amqp/bytes.h"
 #include "server/broker.h"
@@ -380,14 +381,56 @@ note_orphan(void *arg, const char *qid)
 	oc->dead[oc->ndead++] = xstrndup(qid, strlen(qid));
 }
 
+/*
+ * The disk-full test's fault injection: with WARREN_FAULT_DISK_FULL=PATH
+ * in the environment, writes and syncs fail with ENOSPC while PATH exists,
+ * as they would on a full disk.  Nothing else changes.
+ */
+static const char      *fault_path;
+static struct store_ops fault_ops;
+
+static bool
+disk_full(void)
+{
+	return fault_path && access(fault_path, F_OK) == 0;
+}
+
+static ssize_t
+fault_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (disk_full()) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return store_posix_ops.pwrite(fd, buf, n, off);
+}
+
+static int
+fault_fsync(int fd)
+{
+	if (disk_full()) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return store_posix_ops.fsync(fd);
+}
+
 void
 persist_open(const char *data_dir)
 {
-	void  *text = NULL;
-	size_t len = 0;
-	int    err;
+	void                   *text = NULL;
+	size_t                  len = 0;
+	int                     err;
+	const struct store_ops *ops = &store_posix_ops;
 
-	if ((err = store_open(data_dir, &store_posix_ops, &store)) != STORE_OK) {
+	if ((fault_path = getenv("WARREN_FAULT_DISK_FULL")) != NULL) {
+		fault_ops = store_posix_ops;
+		fault_ops.pwrite = fault_pwrite;
+		fault_ops.fsync = fault_fsync;
+		ops = &fault_ops;
+		log_warnx("fault injection: the disk is full while %s exists", fault_path);
+	}
+	if ((err = store_open(data_dir, ops, &store)) != STORE_OK) {
 		if (err == STORE_EBUSY)
 			fatalx("data directory %s is in use by another warren", data_dir);
 		fatalx("cannot open data directory %s: %s", data_dir, store_strerror(err));

@@ -253,7 +253,7 @@ class OwnBroker:
     configuration (rabbitmq.conf lines), stopped by PID when the test ends.
     Only when the runner exported WARREN_BIN (it does when it runs warren)."""
 
-    def __init__(self, testcase, config="", data_dir=None):
+    def __init__(self, testcase, config="", data_dir=None, env=None):
         import socket
         import subprocess
         import tempfile
@@ -273,7 +273,8 @@ class OwnBroker:
         self.proc = subprocess.Popen(
             [WARREN_BIN, "--port", str(self.port), "--mgmt-port", "0", "--prometheus-port", "0",
              "--data-dir",
-             self.data_dir, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT)
+             self.data_dir, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **(env or {})))
         testcase.addCleanup(self.stop)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
