@@ -2,14 +2,19 @@
  * storage/queue.c and store.c on a real file system: round trips, acks,
  * delivery counts, msg_ids, segment roll and deletion, ack log rewrites,
  * recovery from torn and damaged files, reads, the split group commit,
- * listing and deleting queues, and the error strings.
+ * listing and deleting queues, the error strings, and a writer killed
+ * with SIGKILL again and again.
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/unit/storage/test_storage.h"
@@ -919,6 +924,209 @@ START_TEST(store_space_comes_back)
 }
 END_TEST
 
+/*
+ * issue: duplicate after kill.  The crash test (tests/integration/
+ * test_crash.py) found a confirmed message twice in a queue after a restart.
+ * The storage half of that, checked here with a real SIGKILL: a child does
+ * what the broker does (recover, bump the delivery count of every message
+ * recovered and sync, then append and sync in small groups, "confirming"
+ * each sync in shared memory) and is killed at a random moment, many
+ * times.  After each kill, every record must be there at most once (each
+ * payload is unique), every confirmed one at least once, and the delivery
+ * counts must say how many restarts each record lived through.  The
+ * duplicate of the crash test was the producer's: it publishes again a
+ * message whose confirm the kill cut off, and the first copy may well
+ * have reached the disk.
+ */
+
+#define KILL_ROUNDS    40
+#define KILL_PER_ROUND 4000   /* appends before the child just waits */
+
+struct kill_shared {
+	uint64_t confirmed[KILL_ROUNDS];   /* tags 0..n-1 of a round are synced */
+	int      ready;                    /* recovered, counts bumped and synced */
+};
+
+struct kill_recs {
+	uint64_t *ids;
+	uint32_t *dcs;
+	size_t    n, cap;
+	bool      bad;
+};
+
+static void
+kill_recs_fn(void *arg, uint64_t msg_id, const void *rec, size_t len, uint32_t dc)
+{
+	struct kill_recs *r = arg;
+
+	(void)rec;
+	(void)len;
+	if (r->n == r->cap) {
+		r->cap = r->cap != 0 ? r->cap * 2 : 1024;
+		r->ids = realloc(r->ids, r->cap * sizeof(*r->ids));
+		r->dcs = realloc(r->dcs, r->cap * sizeof(*r->dcs));
+		if (r->ids == NULL || r->dcs == NULL) {
+			r->bad = true;
+			return;
+		}
+	}
+	r->ids[r->n] = msg_id;
+	r->dcs[r->n] = dc;
+	r->n++;
+}
+
+/* The payload of (round, i): its tag first, then filler; 8 to 707 bytes. */
+static size_t
+kill_payload(uint32_t round, uint32_t i, uint8_t *buf)
+{
+	uint64_t tag = (uint64_t)round << 32 | i;
+	size_t   n = 8 + (size_t)((tag * 7919) % 700), k;
+
+	memcpy(buf, &tag, 8);
+	for (k = 8; k < n; k++)
+		buf[k] = (uint8_t)(tag * 131 + k);
+	return n;
+}
+
+/* The broker's part, in the child; exits only on error (status says where). */
+static void
+kill_child(const char *path, uint32_t round, struct kill_shared *sh)
+{
+	struct store       *s;
+	struct store_queue *q;
+	struct kill_recs    r;
+	uint8_t             buf[720];
+	uint32_t            i, seed = round * 2654435761U + 1, group = 0;
+	uint64_t            id;
+	size_t              k;
+
+	memset(&r, 0, sizeof(r));
+	if (store_open(path, NULL, &s) != STORE_OK)
+		_exit(10);
+	store_set_log(s, test_log_fn, &lg);
+	store_set_segment_size(s, 64 << 10);
+	store_set_buffer_size(s, 4096);
+	store_set_compact_size(s, 16 << 10);
+	if (store_queue_open(s, "q", &q) != STORE_OK)
+		_exit(11);
+	if (store_recover(q, kill_recs_fn, &r) != STORE_OK || r.bad)
+		_exit(12);
+	/* basic.get of everything, then the channel closes: requeued. */
+	for (k = 0; k < r.n; k++)
+		if (store_set_delivery_count(q, r.ids[k], r.dcs[k] + 1) != STORE_OK)
+			_exit(13);
+	if (store_sync(s) != STORE_OK)
+		_exit(14);
+	__atomic_store_n(&sh->ready, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < KILL_PER_ROUND; i++) {
+		if (store_append(q, buf, kill_payload(round, i, buf), &id) != STORE_OK)
+			_exit(15);
+		if (group == 0)
+			group = 1 + test_rand(&seed) % 8;
+		if (--group == 0 || i + 1 == KILL_PER_ROUND) {
+			if (store_sync(s) != STORE_OK)
+				_exit(16);
+			__atomic_store_n(&sh->confirmed[round], (uint64_t)i + 1,
+			    __ATOMIC_SEQ_CST);
+		}
+	}
+	for (;;)
+		pause();
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+START_TEST(issue_duplicate_after_kill)
+{
+	struct kill_shared *sh;
+	uint32_t            round, k, seed = 12345;
+	char               *path = malloc(strlen(dir) + 8);
+
+	ck_assert_ptr_nonnull(path);
+	snprintf(path, strlen(dir) + 8, "%s/data", dir);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	for (round = 1; round < KILL_ROUNDS; round++) {
+		struct test_recs r;
+		struct timespec  ts = { 0, 0 };
+		uint64_t        *tags, prev_id = 0;
+		pid_t            pid;
+		int              status, waited;
+		size_t           i;
+
+		sh->ready = 0;
+		if ((pid = fork()) == 0)
+			kill_child(path, round, sh);
+		ck_assert_int_gt(pid, 0);
+		for (waited = 0; !__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST); waited++) {
+			ck_assert_msg(waited < 10000, "round %u: the child never got ready", round);
+			ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
+			usleep(1000);
+		}
+		ts.tv_nsec = (long)(test_rand(&seed) % 20000) * 1000;
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		    "round %u: the child exited with %d", round,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+		/* A restart that only looks. */
+		r = test_reopen(path, "q", NULL, NULL);
+		tags = malloc((r.n + 1) * sizeof(*tags));
+		ck_assert_ptr_nonnull(tags);
+		for (i = 0; i < r.n; i++) {
+			uint8_t  want[720];
+			uint64_t tag;
+			uint32_t rnd, idx;
+
+			ck_assert_uint_gt(r.ids[i], prev_id);
+			prev_id = r.ids[i];
+			ck_assert_uint_ge(r.lens[i], 8);
+			memcpy(&tag, r.data[i], 8);
+			rnd = (uint32_t)(tag >> 32);
+			idx = (uint32_t)tag;
+			ck_assert_uint_ge(rnd, 1);
+			ck_assert_uint_le(rnd, round);
+			ck_assert_uint_eq(r.lens[i], kill_payload(rnd, idx, want));
+			ck_assert(memcmp(r.data[i], want, r.lens[i]) == 0);
+			/* One bump per later child, each synced before its kill. */
+			ck_assert_msg(r.dcs[i] == round - rnd, "round %u: msg_id %llu "
+			    "(round %u #%u) has delivery count %u, want %u", round,
+			    (unsigned long long)r.ids[i], rnd, idx, r.dcs[i], round - rnd);
+			tags[i] = tag;
+		}
+		qsort(tags, r.n, sizeof(*tags), u64_cmp);
+		for (i = 1; i < r.n; i++)
+			ck_assert_msg(tags[i] != tags[i - 1], "round %u: round %u #%u "
+			    "recovered twice", round, (unsigned)(tags[i] >> 32),
+			    (unsigned)tags[i]);
+		/* Every confirmed record: tags are dense from 0 in each round. */
+		for (k = 1, i = 0; k <= round; k++) {
+			uint64_t n;
+
+			while (i < r.n && tags[i] >> 32 < k)
+				i++;
+			for (n = 0; n < sh->confirmed[k]; n++, i++)
+				ck_assert_msg(i < r.n && tags[i] == ((uint64_t)k << 32 | n),
+				    "round %u: confirmed record round %u #%llu lost", round,
+				    k, (unsigned long long)n);
+		}
+		free(tags);
+		test_recs_free(&r);
+	}
+	munmap(sh, sizeof(*sh));
+	free(path);
+}
+END_TEST
+
 START_TEST(store_strerror_all)
 {
 	const char *seen[16];
@@ -997,6 +1205,7 @@ store_suite(void)
 	tcase_add_test(tc, store_space_comes_back);
 	tcase_add_test(tc, store_strerror_all);
 	tcase_add_test(tc, store_open_errors);
+	tcase_add_test(tc, issue_duplicate_after_kill);
 	suite_add_tcase(s, tc);
 	return s;
 }
