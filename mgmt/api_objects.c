@@ -523,7 +523,11 @@ mgmt_h_queue_messages(struct mgmt_ctx *ctx)
 			if (idx < offset)
 				continue;
 			struct qentry *e = &r->ring[(r->head + i) & (r->cap - 1)];
-			json_t *m = message_json(e->m, e->redelivered != 0, q->count, base64, -1);
+			struct msg    *pm = queue_peek_msg(q, e); /* paged-out ones are read back */
+			if (pm == NULL)
+				continue;
+			json_t *m = message_json(pm, e->redelivered != 0, q->count, base64, -1);
+			msg_unref(pm);
 			json_object_set_new(m, "unacknowledged", json_false());
 			json_array_append_new(out, m);
 		}

@@ -83,12 +83,14 @@ struct exchange {
 };
 
 struct qentry {
-	struct msg *m;          /* ref held */
+	struct msg *m;          /* ref held; NULL while paged out (only its record on disk) */
 	uint64_t    seq;        /* position in the queue, kept on requeue */
 	uint64_t    expires_at; /* ms since the epoch, 0 = never */
 	uint64_t    store_id;   /* its record in the queue's log, 0 = not stored */
+	uint32_t    size;       /* body bytes */
 	uint32_t    redelivered;
 	uint32_t    deliveries; /* times delivered so far */
+	uint32_t    unused;
 };
 
 enum queue_overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
@@ -143,6 +145,7 @@ struct queue {
 	ev_timer          expiry_timer;  /* x-expires */
 	uint64_t          next_seq;
 	uint64_t          bytes; /* body bytes ready */
+	uint64_t          mem_bytes; /* of those, held in memory (the rest is paged out) */
 	uint64_t          unacked;
 
 	struct list       consumers; /* by priority, highest first */
@@ -272,8 +275,16 @@ uint32_t queue_purge(struct queue *q);
  * with reject-publish refused it (the caller nacks a confirming publisher).
  */
 int  queue_push(struct queue *q, struct msg *m);
-/* Enqueue a message recovered from the queue's log at start. */
-void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries);
+/*
+ * Enqueue a message recovered from the queue's log at start: m, or NULL to
+ * leave it paged out (then size, priority and expiration describe it).
+ */
+void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries,
+                          uint32_t size, uint8_t priority, int64_t expiration);
+/* The message of a ready entry, read back if it is paged out: a new reference, or NULL. */
+struct msg *queue_peek_msg(struct queue *q, const struct qentry *e);
+/* Should a queue keep the next message's body in memory? */
+bool queue_keeps_bodies(const struct queue *q);
 /* Put a delivered message back at its original place, redelivered. */
 void queue_requeue(struct queue *q, const struct qentry *e);
 /*

@@ -1283,7 +1283,7 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 	    memcmp(rk.ptr, REPLY_TO_PREFIX, sizeof(REPLY_TO_PREFIX) - 1) == 0) {
 		struct consumer *c = hmap_get(&broker.reply_to, rk);
 		if (c) {
-			struct qentry e = { msg_ref(m), 0, 0, 0, 0, 1 };
+			struct qentry e = { .m = msg_ref(m), .size = (uint32_t)m->body_len, .deliveries = 1 };
 			chan_deliver(c->ch, c, NULL, &e);
 			n = 1;
 		} else {

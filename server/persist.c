@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "amqp/bytes.h"
+#include "amqp/props.h"
 #include "server/broker.h"
 #include "server/def.h"
 #include "server/log.h"
@@ -72,50 +73,116 @@ struct recover_ctx {
 	size_t        n, bad;
 };
 
+/* A record's parts (see the top of this file); false if it is malformed. */
+struct record {
+	uint8_t           flags;
+	struct amqp_bytes ex, rk, props, body;
+};
+
+static bool
+parse_record(const void *rec, size_t len, struct record *r)
+{
+	const uint8_t *p = rec, *end = p + len;
+
+	if (len < 3 || p[0] != RECORD_VERSION)
+		return false;
+	r->flags = p[1];
+	p += 2;
+	r->ex = (struct amqp_bytes){ p[0], p + 1 };
+	p += 1 + r->ex.len;
+	if (p >= end)
+		return false;
+	r->rk = (struct amqp_bytes){ p[0], p + 1 };
+	p += 1 + r->rk.len;
+	if (p > end || (size_t)(end - p) < 4)
+		return false;
+	r->props.len = amqp_get_u32(p);
+	r->props.ptr = p + 4;
+	p += 4;
+	if (r->props.len > (size_t)(end - p) || (size_t)(end - p) - r->props.len < 8)
+		return false;
+	p += r->props.len;
+	uint64_t body_len = amqp_get_u64(p);
+	p += 8;
+	if (body_len != (uint64_t)(end - p))
+		return false;
+	r->body = (struct amqp_bytes){ (size_t)body_len, p };
+	return true;
+}
+
+static struct msg *
+record_msg(const struct record *r)
+{
+	struct msg *m = msg_new(r->ex, r->rk, r->props, r->body.len);
+
+	if (m == NULL)
+		return NULL;
+	if (r->body.len)
+		memcpy(m->body, r->body.ptr, r->body.len);
+	m->body_filled = r->body.len;
+	msg_set_from_props(m);
+	m->persistent = (r->flags & 1) != 0;
+	return m;
+}
+
 static void
 recover_one(void *arg, uint64_t id, const void *rec, size_t len, uint32_t deliveries)
 {
 	struct recover_ctx *rc = arg;
-	const uint8_t      *p = rec, *end = p + len;
-	struct amqp_bytes   ex, rk, props;
-	uint64_t            body_len;
+	struct record       r;
 
-	if (len < 3 || p[0] != RECORD_VERSION)
-		goto bad;
-	uint8_t flags = p[1];
-	p += 2;
-	ex = (struct amqp_bytes){ p[0], p + 1 };
-	p += 1 + ex.len;
-	if (p >= end)
-		goto bad;
-	rk = (struct amqp_bytes){ p[0], p + 1 };
-	p += 1 + rk.len;
-	if ((size_t)(end - p) < 4)
-		goto bad;
-	props.len = amqp_get_u32(p);
-	props.ptr = p + 4;
-	p += 4;
-	if (props.len > (size_t)(end - p) || (size_t)(end - p) - props.len < 8)
-		goto bad;
-	p += props.len;
-	body_len = amqp_get_u64(p);
-	p += 8;
-	if (body_len != (uint64_t)(end - p))
-		goto bad;
-	struct msg *m = msg_new(ex, rk, props, body_len);
+	if (!parse_record(rec, len, &r)) {
+		rc->bad++;
+		return;
+	}
+	if (!queue_keeps_bodies(rc->q)) {
+		/* a long queue: keep the index only, the body stays on disk */
+		struct amqp_basic_props p;
+		uint8_t                 prio = 0;
+		int64_t                 exp = -1;
+		if (amqp_props_decode(r.props, &p) == 0) {
+			if (p.flags & AMQP_PROP_PRIORITY)
+				prio = p.priority;
+			if (p.flags & AMQP_PROP_EXPIRATION)
+				msg_parse_expiration(p.expiration, &exp);
+		}
+		queue_push_recovered(rc->q, NULL, id, deliveries, (uint32_t)r.body.len, prio, exp);
+		rc->n++;
+		return;
+	}
+	struct msg *m = record_msg(&r);
 	if (m == NULL)
 		fatalx("out of memory recovering queue '%.*s'", (int)rc->q->name.len,
 		       (const char *)rc->q->name.ptr);
-	memcpy(m->body, p, body_len);
-	m->body_filled = body_len;
-	msg_set_from_props(m);
-	m->persistent = (flags & 1) != 0;
-	queue_push_recovered(rc->q, m, id, deliveries);
+	queue_push_recovered(rc->q, m, id, deliveries, (uint32_t)m->body_len, m->priority,
+	                     m->expiration);
 	msg_unref(m);
 	rc->n++;
-	return;
-bad:
-	rc->bad++;
+}
+
+struct msg *
+persist_load(struct queue *q, uint64_t id)
+{
+	void         *rec = NULL;
+	size_t        len = 0;
+	struct record r;
+	struct msg   *m = NULL;
+	int           err;
+
+	if (q->sq == NULL)
+		return NULL;
+	if ((err = store_read(q->sq, id, &rec, &len)) != STORE_OK) {
+		log_error("cannot read message %llu of queue '%.*s' back: %s", (unsigned long long)id,
+		          (int)q->name.len, (const char *)q->name.ptr, store_strerror(err));
+		return NULL;
+	}
+	if (parse_record(rec, len, &r))
+		m = record_msg(&r);
+	else
+		log_error("message %llu of queue '%.*s' is malformed on disk", (unsigned long long)id,
+		          (int)q->name.len, (const char *)q->name.ptr);
+	free(rec);
+	return m;
 }
 
 void

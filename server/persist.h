@@ -35,6 +35,8 @@ void persist_queue_delete(struct queue *q);
  * queue).  Returns the record id, or 0 when the message is not stored.
  */
 uint64_t persist_append(struct queue *q, const struct msg *m);
+/* Read a paged-out message back from q's log (NULL if it cannot be read). */
+struct msg *persist_load(struct queue *q, uint64_t id);
 /* The message left the queue for good (ack, expiry, dead-lettering, ...). */
 void     persist_ack(struct queue *q, uint64_t id);
 /* It was delivered for the n-th time (survives a restart as redelivered). */

@@ -71,6 +71,19 @@ head_ring(struct queue *q)
 	return NULL;
 }
 
+/*
+ * Paging: past this many body bytes held in memory, a durable queue keeps
+ * only the index of further persistent messages (their record is on disk
+ * already) and reads each back when it is delivered.
+ */
+#define PAGE_THRESHOLD (16u * 1024 * 1024)
+
+bool
+queue_keeps_bodies(const struct queue *q)
+{
+	return q->mem_bytes < PAGE_THRESHOLD;
+}
+
 static void
 take_head(struct queue *q, struct qring *r, struct qentry *e)
 {
@@ -78,7 +91,36 @@ take_head(struct queue *q, struct qring *r, struct qentry *e)
 	r->head = (r->head + 1) & (r->cap - 1);
 	r->count--;
 	q->count--;
-	q->bytes -= msg_size(e->m);
+	q->bytes -= e->size;
+	if (e->m)
+		q->mem_bytes -= e->size;
+}
+
+struct msg *
+queue_peek_msg(struct queue *q, const struct qentry *e)
+{
+	return e->m ? msg_ref(e->m) : persist_load(q, e->store_id);
+}
+
+/* A paged-out entry leaving the queue: read its message back if it is needed. */
+static bool
+page_in(struct queue *q, struct qentry *e)
+{
+	if (e->m)
+		return true;
+	e->m = persist_load(q, e->store_id);
+	return e->m != NULL;
+}
+
+/* An entry leaving the queue for good with reason: dead-letter it if there is somewhere to. */
+static void
+drop_entry(struct queue *q, struct qentry *e, const char *reason)
+{
+	persist_ack(q, e->store_id);
+	if (e->m == NULL && q->opts.has_dlx)
+		page_in(q, e);
+	if (e->m)
+		queue_dead_letter(q, e->m, reason);
 }
 
 static void arm_ttl(struct queue *q);
@@ -94,8 +136,7 @@ expire_heads(struct queue *q)
 		struct qring *r = &q->prio[p];
 		while (r->count && at(r, 0)->expires_at && at(r, 0)->expires_at < now) {
 			take_head(q, r, &e);
-			persist_ack(q, e.store_id);
-			queue_dead_letter(q, e.m, "expired");
+			drop_entry(q, &e, "expired");
 			if (q->deleted)
 				return;
 		}
@@ -188,17 +229,23 @@ queue_push(struct queue *q, struct msg *m)
 	if (r->count == r->cap)
 		grow(r);
 	struct qentry *e = at(r, r->count);
-	e->m = msg_ref(m);
 	e->seq = q->next_seq++;
 	e->redelivered = 0;
 	e->deliveries = 0;
+	e->size = (uint32_t)m->body_len;
 	e->store_id = persist_append(q, m);
+	if (e->store_id == 0 || queue_keeps_bodies(q)) {
+		e->m = msg_ref(m);
+		q->mem_bytes += e->size;
+	} else {
+		e->m = NULL; /* paged out: the log has it */
+	}
 	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
 		ttl = m->expiration;
 	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
 	r->count++;
 	q->count++;
-	q->bytes += msg_size(m);
+	q->bytes += e->size;
 	q->stat_published++;
 	if (e->expires_at && r->count == 1)
 		arm_ttl(q);
@@ -206,8 +253,7 @@ queue_push(struct queue *q, struct msg *m)
 		struct qentry old;
 		while (q->count && over_limit(q, 0, 0)) {
 			take_head(q, head_ring(q), &old);
-			persist_ack(q, old.store_id);
-			queue_dead_letter(q, old.m, "maxlen");
+			drop_entry(q, &old, "maxlen");
 		}
 	}
 	queue_schedule(q);
@@ -215,26 +261,30 @@ queue_push(struct queue *q, struct msg *m)
 }
 
 void
-queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries)
+queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries,
+                     uint32_t size, uint8_t priority, int64_t expiration)
 {
-	struct qring *r = ring_for(q, m);
+	struct qring *r = &q->prio[priority > q->opts.max_priority ? q->opts.max_priority : priority];
 	int64_t       ttl = q->opts.message_ttl;
 
 	if (r->count == r->cap)
 		grow(r);
 	struct qentry *e = at(r, r->count);
-	e->m = msg_ref(m);
+	e->m = m ? msg_ref(m) : NULL;
 	e->seq = q->next_seq++;
 	e->store_id = store_id;
+	e->size = size;
 	e->deliveries = deliveries;
 	e->redelivered = deliveries > 0;
 	/* The clock of a TTL starts again at recovery. */
-	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
-		ttl = m->expiration;
+	if (expiration >= 0 && (ttl < 0 || expiration < ttl))
+		ttl = expiration;
 	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
 	r->count++;
 	q->count++;
-	q->bytes += msg_size(m);
+	q->bytes += size;
+	if (m)
+		q->mem_bytes += size;
 	if (e->expires_at && r->count == 1)
 		arm_ttl(q);
 }
@@ -245,9 +295,15 @@ queue_pop(struct queue *q, struct qentry *e)
 	struct qring *r;
 
 	expire_heads(q);
-	if (q->deleted || (r = head_ring(q)) == NULL)
-		return false;
-	take_head(q, r, e);
+	for (;;) {
+		if (q->deleted || (r = head_ring(q)) == NULL)
+			return false;
+		take_head(q, r, e);
+		if (page_in(q, e))
+			break;
+		/* unreadable: the log lost it (logged by storage); it cannot be delivered */
+		persist_ack(q, e->store_id);
+	}
 	if (r->count && at(r, 0)->expires_at)
 		arm_ttl(q);
 	return true;
@@ -261,8 +317,8 @@ queue_requeue(struct queue *q, const struct qentry *re)
 		return;
 	}
 	if (q->opts.delivery_limit >= 0 && re->deliveries > (uint64_t)q->opts.delivery_limit) {
-		persist_ack(q, re->store_id);
-		queue_dead_letter(q, re->m, "delivery_limit");
+		struct qentry d = *re;
+		drop_entry(q, &d, "delivery_limit");
 		return;
 	}
 	struct qring *r = ring_for(q, re->m);
@@ -288,7 +344,8 @@ queue_requeue(struct queue *q, const struct qentry *re)
 	e->redelivered = 1;
 	r->count++;
 	q->count++;
-	q->bytes += msg_size(re->m);
+	q->bytes += e->size;
+	q->mem_bytes += e->size;
 	q->stat_redelivered++;
 	if (lo == 0 && e->expires_at)
 		arm_ttl(q);
@@ -372,7 +429,8 @@ queue_purge(struct queue *q)
 	while ((r = head_ring(q)) != NULL) {
 		take_head(q, r, &e);
 		persist_ack(q, e.store_id);
-		msg_unref(e.m);
+		if (e.m)
+			msg_unref(e.m);
 	}
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
 	return n;
@@ -682,8 +740,7 @@ queue_apply_policy(struct queue *q)
 	if (q->opts.overflow == OVERFLOW_DROP_HEAD) {
 		while (q->count && over_limit(q, 0, 0)) {
 			take_head(q, head_ring(q), &old);
-			persist_ack(q, old.store_id);
-			queue_dead_letter(q, old.m, "maxlen");
+			drop_entry(q, &old, "maxlen");
 		}
 	}
 	queue_schedule(q);
