@@ -1019,7 +1019,6 @@ basic_recover_m(struct chan *ch, uint32_t id, bool requeue)
 static void
 basic_publish_m(struct chan *ch, struct amqp_basic_publish *m)
 {
-	conn_published(ch->c);
 	if (m->immediate) {
 		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH_METHOD, "immediate=true");
 		return;
@@ -1308,6 +1307,7 @@ publish_complete(struct chan *ch)
 	ch->pending = NULL;
 	ch->content = CONTENT_NONE;
 	ch->stat_publish++;
+	conn_published(ch->c); /* a resource alarm blocks it after this message */
 	if (ch->tx) {
 		struct tx_op op = { m, ch->pub_mandatory, 0, 0, false, false };
 		tx_add(ch, &op);

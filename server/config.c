@@ -58,6 +58,9 @@
  *   handshake_timeout         1..4294967295 ms (RabbitMQ's "infinity" is
  *                             not supported)
  *   consumer_timeout          0..4294967295 ms; 0 turns the check off
+ *   vm_memory_high_watermark.relative   0..1 of the machine's memory (0.4)
+ *   vm_memory_high_watermark.absolute   bytes, with a KB/MB/GB suffix; wins
+ *                             over relative when set
  *   log.console.level         debug info notice warning error critical
  *                             alert emergency none; warren has four
  *                             levels, so notice is warning, critical,
@@ -410,6 +413,20 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 		c->handshake_timeout = (uint32_t)v;
 		return 0;
 	}
+	if (IS("vm_memory_high_watermark.relative")) {
+		char  *end;
+		double d = strtod(val, &end);
+		if (end == val || *end != '\0' || !(d >= 0 && d <= 1))
+			return fail(ps, "%s: expected a fraction between 0 and 1, got '%s'", key, val);
+		c->mem_relative = d;
+		return 0;
+	}
+	if (IS("vm_memory_high_watermark.absolute")) {
+		if (bytesize(ps, key, val, 1, LLONG_MAX, &v) != 0)
+			return -1;
+		c->mem_absolute = (uint64_t)v;
+		return 0;
+	}
 	if (IS("consumer_timeout")) {
 		if (number(ps, key, val, 0, UINT32_MAX, &v) != 0)
 			return -1;
@@ -593,6 +610,7 @@ config_defaults(struct config *c)
 	c->max_message_size = 134217728;
 	c->handshake_timeout = 10000;
 	c->consumer_timeout = 1800000;
+	c->mem_relative = 0.4;
 	c->log_level = LOG_INFO;
 }
 

@@ -27,6 +27,8 @@ struct config {
 	uint32_t  max_message_size;  /* max_message_size (134217728) */
 	uint32_t  handshake_timeout; /* handshake_timeout, ms (10000) */
 	uint32_t  consumer_timeout;  /* consumer_timeout, ms (1800000; 0 = off) */
+	double    mem_relative;      /* vm_memory_high_watermark.relative (0.4) */
+	uint64_t  mem_absolute;      /* vm_memory_high_watermark.absolute, bytes (0 = use relative) */
 	int       log_level;         /* log.console.level, --log-level (LOG_INFO) */
 };
 

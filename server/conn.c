@@ -1099,6 +1099,53 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 /* Resource alarms. */
 
 static const char *alarm_reason;
+static bool        mem_alarm;
+static ev_timer    mem_timer;
+static uint64_t    mem_limit;
+
+/*
+ * The memory high watermark: resident memory checked every second against
+ * vm_memory_high_watermark (absolute, else relative to the machine's
+ * memory), as RabbitMQ's memory alarm.
+ */
+static void
+mem_check(struct ev_loop *l, ev_timer *w, int revents)
+{
+	long  pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	(void)l;
+	(void)w;
+	(void)revents;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%ld %ld", &pages, &resident) == 2) {
+		uint64_t rss = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+		bool     high = rss > mem_limit;
+		if (high != mem_alarm) {
+			mem_alarm = high;
+			log_warnx("memory: resident %llu MiB, high watermark %llu MiB%s",
+			          (unsigned long long)(rss >> 20), (unsigned long long)(mem_limit >> 20),
+			          high ? ": memory alarm set" : ": memory alarm cleared");
+		}
+	}
+	fclose(f);
+}
+
+void
+conn_start_memory_monitor(void)
+{
+	const struct config *cfg = broker.cfg;
+
+	mem_limit = cfg->mem_absolute;
+	if (mem_limit == 0) {
+		uint64_t total = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+		mem_limit = (uint64_t)((double)total * cfg->mem_relative);
+	}
+	ev_timer_init(&mem_timer, mem_check, 0., 1.);
+	ev_timer_start(loop, &mem_timer);
+	ev_unref(loop); /* the monitor alone does not keep the loop running */
+}
 static ev_timer    alarm_timer; /* wakes the loop so the prepare step retries the disk */
 
 static void
@@ -1185,7 +1232,7 @@ conn_prepare(struct ev_loop *l)
 		/* Group commit: one sync covers this turn's appends, and goes before
 		 * the confirms and the writes that depend on it. */
 		bool disk_ok = persist_pending() ? persist_sync() : !persist_failed();
-		conn_set_alarm(persist_failed() ? "low on disk" : NULL);
+		conn_set_alarm(persist_failed() ? "low on disk" : mem_alarm ? "low on memory" : NULL);
 		chan_flush_confirms(disk_ok);
 		flush_all();
 		/* Connections closing: release their channels now, outside any callback. */

@@ -120,6 +120,8 @@ bool conn_tx_full(const struct conn *c);
  * does; consumers keep draining.  reason NULL clears it.
  */
 void conn_set_alarm(const char *reason);
+/* Check resident memory every second against vm_memory_high_watermark. */
+void conn_start_memory_monitor(void);
 /* A connection publishes: block it now if an alarm is on. */
 void conn_published(struct conn *c);
 

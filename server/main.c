@@ -115,6 +115,7 @@ main(int argc, char **argv)
 
 	mgmt_start(loop, &cfg); /* management API and Prometheus listeners, if configured */
 
+	conn_start_memory_monitor();
 	ev_prepare_init(&prepare_w, prepare_cb);
 	ev_prepare_start(loop, &prepare_w);
 	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);

@@ -57,3 +57,26 @@ class DiskFullTests(BrokerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MemoryAlarmTests(BrokerTestCase):
+    """vm_memory_high_watermark: above it, publishers are blocked and
+    consumers keep draining, as with RabbitMQ's memory alarm."""
+
+    def test_publisher_blocked_above_watermark(self):
+        b = OwnBroker(self, "vm_memory_high_watermark.absolute = 1MB\n")
+        time.sleep(1.2)                                  # the monitor looks every second
+        self.assertIn("memory alarm set", b.read_log())
+        pub = b.connect(blocked_connection_timeout=30)
+        events = []
+        pub.add_on_connection_blocked_callback(lambda c, f: events.append(f.method.reason))
+        ch = pub.channel()
+        q = ch.queue_declare("", exclusive=False, auto_delete=False).method.queue
+        ch.basic_publish("", q, b"one")                  # the first publish blocks the connection
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            pub.process_data_events(0.05)
+        self.assertEqual(events, ["low on memory"])
+        cons = b.connect().channel()                     # never published: not blocked
+        m, _p, body = cons.basic_get(q, auto_ack=True)
+        self.assertEqual(body, b"one")
