@@ -744,7 +744,7 @@ h_aliveness(struct mgmt_ctx *ctx)
 	q = queue_find(vh, amqp_cstr(name));
 	struct qentry e;
 	if (q && queue_pop(q, &e))
-		msg_unref(e.m);
+		queue_discard(q, &e, NULL);
 	ok_status(ctx);
 }
 

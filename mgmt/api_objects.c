@@ -457,10 +457,8 @@ mgmt_h_queue_get(struct mgmt_ctx *ctx)
 	for (size_t i = 0; i < ntaken; i++) {
 		if (requeue)
 			queue_requeue(q, &taken[i]);
-		else if (reject)
-			queue_dead_letter(q, taken[i].m, "rejected");
 		else
-			msg_unref(taken[i].m);
+			queue_discard(q, &taken[i], reject ? "rejected" : NULL);
 	}
 	free(taken);
 	queue_unref(q);

@@ -281,6 +281,12 @@ int  queue_push(struct queue *q, struct msg *m);
  */
 void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries,
                           uint32_t size, uint8_t priority, int64_t expiration);
+/*
+ * A message taken from the queue (queue_pop) leaves it for good: its
+ * record in the queue's log is acknowledged, and it is dead-lettered
+ * with reason, or just dropped when reason is NULL.  Takes e's reference.
+ */
+void queue_discard(struct queue *q, struct qentry *e, const char *reason);
 /* The message of a ready entry, read back if it is paged out: a new reference, or NULL. */
 struct msg *queue_peek_msg(struct queue *q, const struct qentry *e);
 /* Should a queue keep the next message's body in memory? */

@@ -96,6 +96,17 @@ take_head(struct queue *q, struct qring *r, struct qentry *e)
 		q->mem_bytes -= e->size;
 }
 
+void
+queue_discard(struct queue *q, struct qentry *e, const char *reason)
+{
+	persist_ack(q, e->store_id);
+	if (reason && e->m)
+		queue_dead_letter(q, e->m, reason);
+	else if (e->m)
+		msg_unref(e->m);
+	e->m = NULL;
+}
+
 struct msg *
 queue_peek_msg(struct queue *q, const struct qentry *e)
 {

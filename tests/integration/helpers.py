@@ -253,7 +253,7 @@ class OwnBroker:
     configuration (rabbitmq.conf lines), stopped by PID when the test ends.
     Only when the runner exported WARREN_BIN (it does when it runs warren)."""
 
-    def __init__(self, testcase, config="", data_dir=None, env=None):
+    def __init__(self, testcase, config="", data_dir=None, env=None, mgmt=False):
         import socket
         import subprocess
         import tempfile
@@ -262,16 +262,21 @@ class OwnBroker:
             testcase.skipTest("needs WARREN_BIN (a warren of the test's own)")
         self.tmp = tempfile.mkdtemp(prefix="warren-own-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
+        socks = [socket.socket() for _ in range(2)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        self.port, self.mgmt_port = (s.getsockname()[1] for s in socks)
+        for s in socks:
+            s.close()
+        if not mgmt:
+            self.mgmt_port = 0
         conf = os.path.join(self.tmp, "warren.conf")
         with open(conf, "w") as f:
             f.write(config)
         self.log = open(os.path.join(self.tmp, "warren.log"), "wb")
         self.proc = subprocess.Popen(
-            [WARREN_BIN, "--port", str(self.port), "--mgmt-port", "0", "--prometheus-port", "0",
+            [WARREN_BIN, "--port", str(self.port), "--mgmt-port", str(self.mgmt_port),
+             "--prometheus-port", "0",
              "--data-dir",
              self.data_dir, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT,
             env=dict(os.environ, **(env or {})))

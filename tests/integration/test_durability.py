@@ -126,6 +126,27 @@ class DurabilityTests(BrokerTestCase):
             got.append((body, m.redelivered))
         self.assertEqual(got, [(b"m0", True), (b"m2", False)])
 
+    def test_http_get_with_ack_is_durable(self):
+        # the management API's "get messages" with ackmode ack_requeue_false
+        # acknowledges in the queue's log too: the message does not come back
+        import base64, json, urllib.request
+        b = OwnBroker(self, data_dir=self.data, mgmt=True)
+        ch = b.connect().channel()
+        ch.queue_declare("dq", durable=True)
+        self.publish(ch, 3)
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/api/queues/%%2F/dq/get" % b.mgmt_port, method="POST",
+            data=json.dumps({"count": 1, "ackmode": "ack_requeue_false",
+                             "encoding": "auto"}).encode())
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(json.load(r)[0]["payload"], "m0")
+        ch.connection.process_data_events(0.2)
+        b = self.restart(b, kill=True)
+        ch = b.connect().channel()
+        self.check_bodies(ch, [b"m1", b"m2"])
+
     def test_deleted_queue_stays_deleted(self):
         b = self.broker()
         ch = b.connect().channel()
