@@ -4,6 +4,7 @@
  */
 #include "server/broker.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -249,6 +250,16 @@ broker_dispatch(void)
 		q->dispatch_pending = false;
 		queue_dispatch(q);
 	}
+}
+
+int64_t
+broker_vhost_limit(const struct vhost *vh, const char *name)
+{
+	const struct policy_param *p = policy_param_get("vhost-limits", vh->name, "limits");
+	json_t                    *v = p ? json_object_get(p->value, name) : NULL;
+
+	/* RabbitMQ: a negative limit means none */
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
 }
 
 void

@@ -302,6 +302,8 @@ bool queue_pop(struct queue *q, struct qentry *e);
 void queue_dead_letter(struct queue *q, struct msg *m, const char *reason);
 /* Re-read a queue's arguments and the policies that apply to it. */
 void queue_apply_policy(struct queue *q);
+/* A vhost limit ("max-connections", "max-queues") or -1 when it has none. */
+int64_t broker_vhost_limit(const struct vhost *vh, const char *name);
 /* Users, vhosts, permissions or parameters changed: keep the definitions file current. */
 void broker_meta_changed(void);
 /* Re-apply policies to every queue and exchange of a vhost (the policy hook). */

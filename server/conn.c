@@ -689,6 +689,23 @@ conn_open(struct conn *c, struct amqp_connection_open *m)
 		conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
 		return;
 	}
+	int64_t limit = broker_vhost_limit(vh, "max-connections");
+	if (limit >= 0) {
+		int64_t n = 0;
+		struct list *it, *tmp;
+		list_for_each_safe (it, tmp, &broker.conns) {
+			struct conn *o = container_of(it, struct conn, link);
+			if (o->vh == vh && o->state == CONN_OPEN)
+				n++;
+		}
+		if (n >= limit) {
+			snprintf(text, sizeof(text),
+			         "access to vhost '%s' refused for user '%s': connection limit (%lld) is reached",
+			         vh->name, c->user_name, (long long)limit);
+			conn_close_with(c, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
+			return;
+		}
+	}
 	c->vh = vh;
 	struct amqp_connection_open_ok ok = { .known_hosts = amqp_cstr("") };
 	conn_send_method(c, 0, AMQP_CONNECTION_OPEN_OK_METHOD, &ok);

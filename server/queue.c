@@ -821,6 +821,11 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 		                   (const char *)name.ptr);
 	if ((rc = validate_args(args, what, err)) != 0)
 		return rc;
+	int64_t limit = broker_vhost_limit(vh, "max-queues");
+	if (limit >= 0 && (int64_t)vh->queues.count >= limit)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED,
+		                   "cannot declare queue '%.*s': queue limit in vhost '%s' (%lld) is reached",
+		                   (int)name.len, (const char *)name.ptr, vh->name, (long long)limit);
 
 	q = xcalloc(1, sizeof(*q));
 	q->name = bytes_dup(name);

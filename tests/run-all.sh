@@ -4,7 +4,7 @@
 #      staleness, fuzz corpus replay) and `make check-symbols`;
 #   2. the integration tests (real clients over real sockets) against it;
 #   3. the same unit and integration tests built with ASan + UBSan;
-#   4. the libFuzzer targets for FUZZ_SECONDS each (default 60) under ASan.
+#   4. the libFuzzer targets for FUZZ_SECONDS each (default 40) under ASan.
 # Usage: tests/run-all.sh [--install]   (--install first runs tests/deps.sh test)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +36,7 @@ step "integration tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	"$top/tests/integration/run.sh" --warren "$top/_build/asan/server/warren"
 
-step "fuzzing (${FUZZ_SECONDS:-60} s per target)"
-"$top/tests/fuzz/run-fuzzers.sh" "${FUZZ_SECONDS:-60}"
+step "fuzzing (${FUZZ_SECONDS:-40} s per target)"
+"$top/tests/fuzz/run-fuzzers.sh" "${FUZZ_SECONDS:-40}"
 
 step "all tests passed"

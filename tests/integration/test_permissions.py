@@ -136,3 +136,39 @@ class PermissionTests(BrokerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class VhostLimitTests(BrokerTestCase):
+    """max-connections and max-queues set through /api/vhost-limits."""
+
+    def setUp(self):
+        super().setUp()
+        if not os.environ.get("MGMT_PORT"):
+            self.skipTest("needs MGMT_PORT")
+        self.vhost = uname("vh")
+        api("PUT", "vhosts/" + self.vhost, {})
+        self.addCleanup(api, "DELETE", "vhosts/" + self.vhost)
+        api("PUT", "permissions/%s/guest" % self.vhost,
+            {"configure": ".*", "write": ".*", "read": ".*"})
+
+    def open(self):
+        c = connect(virtual_host=self.vhost)
+        self._conns.append(c)
+        return c
+
+    def test_max_queues(self):
+        api("PUT", "vhost-limits/%s/max-queues" % self.vhost, {"value": 1})
+        ch = self.open().channel()
+        ch.queue_declare("first")
+        ch.queue_declare("first")                 # redeclaring is fine
+        self.assertChannelClosed(
+            406, "PRECONDITION_FAILED - cannot declare queue 'second': queue limit in vhost "
+                 "'%s' (1) is reached" % self.vhost, ch.queue_declare, "second")
+
+    def test_max_connections(self):
+        api("PUT", "vhost-limits/%s/max-connections" % self.vhost, {"value": 1})
+        self.open()
+        with self.assertRaises(pika.exceptions.ProbableAccessDeniedError) as cm:
+            connect(virtual_host=self.vhost)
+        self.assertIn("(530) \"NOT_ALLOWED - access to vhost '%s' refused for user 'guest': "
+                      "connection limit (1) is reached\"" % self.vhost, str(cm.exception))
