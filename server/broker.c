@@ -339,9 +339,8 @@ broker_publish(struct vhost *vh, struct amqp_bytes exchange, struct amqp_bytes r
 	if (p.flags & AMQP_PROP_EXPIRATION) {
 		if (msg_parse_expiration(p.expiration, &m->expiration) != 0) {
 			msg_unref(m);
-			return broker_fail(err, AMQP_PRECONDITION_FAILED,
-			                   "invalid expiration '%.*s' for message", (int)p.expiration.len,
-			                   (const char *)p.expiration.ptr);
+			return broker_fail(err, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
+			                   (int)p.expiration.len, (const char *)p.expiration.ptr);
 		}
 	}
 	*routed = broker_route(x, m, &refused) > 0 && !refused;

@@ -1401,10 +1401,18 @@ chan_header(struct chan *ch, const uint8_t *p, size_t n)
 		return;
 	}
 	int64_t expiration = -1;
-	if ((props.flags & AMQP_PROP_EXPIRATION) && msg_parse_expiration(props.expiration, &expiration)) {
-		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
-		          "invalid expiration '%.*s' for message", (int)props.expiration.len,
-		          (const char *)props.expiration.ptr);
+	if ((props.flags & AMQP_PROP_EXPIRATION) &&
+	    (rc = msg_parse_expiration(props.expiration, &expiration)) != 0) {
+		/* rabbit_basic:parse_expiration/1's answers */
+		if (rc == -2)
+			chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+			          "invalid expiration '%.*s': {value_negative,%.*s}",
+			          (int)props.expiration.len, (const char *)props.expiration.ptr,
+			          (int)props.expiration.len, (const char *)props.expiration.ptr);
+		else
+			chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
+			          "invalid expiration '%.*s': no_integer", (int)props.expiration.len,
+			          (const char *)props.expiration.ptr);
 		return;
 	}
 	if ((props.flags & AMQP_PROP_REPLY_TO) && amqp_bytes_eq_cstr(props.reply_to, REPLY_TO) &&

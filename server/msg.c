@@ -3,6 +3,7 @@
  */
 #include "server/msg.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,14 +54,20 @@ int
 msg_parse_expiration(struct amqp_bytes s, int64_t *ms)
 {
 	int64_t v = 0;
+	size_t  i = 0;
+	bool    neg = s.len > 1 && s.ptr[0] == '-';
 
-	if (s.len == 0 || s.len > 18)
+	if (neg)
+		i = 1;
+	if (s.len == i || s.len > 18)
 		return -1;
-	for (size_t i = 0; i < s.len; i++) {
+	for (; i < s.len; i++) {
 		if (s.ptr[i] < '0' || s.ptr[i] > '9')
 			return -1;
 		v = v * 10 + (s.ptr[i] - '0');
 	}
+	if (neg)
+		return v ? -2 : (*ms = 0, 0);
 	*ms = v;
 	return 0;
 }

@@ -50,7 +50,7 @@ void msg_set_from_props(struct msg *m);
 
 /*
  * The expiration property: a non-negative integer of milliseconds, as
- * text.  Returns 0 with *ms, or -1 if it is not one.
+ * text.  Returns 0 with *ms, -1 if it is not an integer, -2 if negative.
  */
 int msg_parse_expiration(struct amqp_bytes s, int64_t *ms);
 

@@ -590,23 +590,24 @@ validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
 			if (n < 0)
 				return BAD("{value_negative,%lld}", (long long)n);
 			if (n > 255)
-				return BAD("{value_too_large,%lld,255}", (long long)n);
+				return BAD("{max_value_exceeded,%lld}", (long long)n);
 		} else if (KEY("x-dead-letter-exchange") || KEY("x-dead-letter-routing-key")) {
 			if (v.kind != 'S')
-				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+				return broker_fail(err, AMQP_PRECONDITION_FAILED,
+				                   "invalid type '%s' for arg '%.*s' in %s",
+				                   exchange_field_type_name(v.kind), kl, k, what);
 		} else if (KEY("x-overflow")) {
 			if (v.kind != 'S')
 				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
 			if (!amqp_bytes_eq_cstr(v.v.str, "drop-head") &&
 			    !amqp_bytes_eq_cstr(v.v.str, "reject-publish") &&
 			    !amqp_bytes_eq_cstr(v.v.str, "reject-publish-dlx"))
-				return BAD("{invalid_overflow,<<\"%.*s\">>}", (int)v.v.str.len,
-				           (const char *)v.v.str.ptr);
+				return BAD("%s", "invalid_overflow");
 		} else if (KEY("x-queue-mode")) {
 			if (v.kind != 'S')
 				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
 			if (!amqp_bytes_eq_cstr(v.v.str, "default") && !amqp_bytes_eq_cstr(v.v.str, "lazy"))
-				return BAD("{invalid_queue_mode,<<\"%.*s\">>}", (int)v.v.str.len,
+				return BAD("\"unsupported queue mode '%.*s'\"", (int)v.v.str.len,
 				           (const char *)v.v.str.ptr);
 		} else if (KEY("x-single-active-consumer")) {
 			if (v.kind != 't')
@@ -614,10 +615,14 @@ validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
 		} else if (KEY("x-queue-type")) {
 			if (v.kind != 'S')
 				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
-			if (!amqp_bytes_eq_cstr(v.v.str, "classic"))
+			if (amqp_bytes_eq_cstr(v.v.str, "quorum") || amqp_bytes_eq_cstr(v.v.str, "stream"))
 				return broker_fail(err, AMQP_PRECONDITION_FAILED,
-				                   "invalid arg 'x-queue-type' for %s: only classic queues "
-				                   "are supported by this broker yet", what);
+				                   "invalid arg 'x-queue-type' for %s: %.*s queues are not "
+				                   "supported by warren yet", what, (int)v.v.str.len,
+				                   (const char *)v.v.str.ptr);
+			if (!amqp_bytes_eq_cstr(v.v.str, "classic"))
+				return BAD("\"unsupported queue type '%.*s'\"", (int)v.v.str.len,
+				           (const char *)v.v.str.ptr);
 		}
 #undef KEY
 #undef BAD

@@ -209,12 +209,40 @@ class TTLTests(BrokerTestCase):
         self.assertEqual(self.drain(ch, q, 1, timeout=0.3), [])
 
     def test_invalid_expiration(self):
+        for value, why in (("soon", "no_integer"), ("-5", "{value_negative,-5}")):
+            ch = self.channel()
+            q = self.queue(ch)
+            ch.basic_publish("", q, b"x", pika.BasicProperties(expiration=value))
+            with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+                ch.queue_declare(q, passive=True)
+            self.assertEqual((cm.exception.reply_code, cm.exception.reply_text),
+                             (406, "PRECONDITION_FAILED - invalid expiration '%s': %s" % (value, why)))
+
+    def test_invalid_lifecycle_arguments(self):
+        cases = [
+            ({"x-max-priority": 256}, "{max_value_exceeded,256}"),
+            ({"x-max-priority": -1}, "{value_negative,-1}"),
+            ({"x-overflow": "bogus"}, "invalid_overflow"),
+            ({"x-expires": 0}, "{value_zero,0}"),
+            ({"x-single-active-consumer": "yes"}, "{unacceptable_type,longstr}"),
+            ({"x-queue-mode": "bogus"}, "\"unsupported queue mode 'bogus'\""),
+            ({"x-queue-type": "weird"}, "\"unsupported queue type 'weird'\""),
+            ({"x-max-length": "x"}, "\"expected integer, got longstr\""),
+            ({"x-dead-letter-routing-key": "k"}, "routing_key_but_no_dlx_defined"),
+        ]
+        for args, why in cases:
+            ch = self.channel()
+            q = uname("q")
+            key = list(args)[0]
+            self.assertChannelClosed(
+                406, "PRECONDITION_FAILED - invalid arg '%s' for queue '%s' in vhost '/': %s"
+                     % (key, q, why), ch.queue_declare, q, arguments=args)
         ch = self.channel()
-        q = self.queue(ch)
-        ch.basic_publish("", q, b"x", pika.BasicProperties(expiration="soon"))
-        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
-            ch.queue_declare(q, passive=True)
-        self.assertEqual(cm.exception.reply_code, 406)
+        q = uname("q")
+        self.assertChannelClosed(
+            406, "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' "
+                 "in queue '%s' in vhost '/'" % q,
+            ch.queue_declare, q, arguments={"x-dead-letter-exchange": 5})
 
     def test_requeued_message_keeps_expiry(self):
         ch = self.channel()
@@ -479,6 +507,54 @@ class WorkQueueScenarioTests(BrokerTestCase):
         self.assertEqual(sum(1 for _b, r in done if r), 3)
         self.assertEqual(self.message_count(ch, work), 0)
         self.assertEqual(self.message_count(ch, delay), 0)
+
+    def test_retry_and_park_poison(self):
+        # The whole pattern on warren: every third job is rejected once and
+        # retried through the delay queue; poison jobs make the consumer
+        # requeue them until the delivery limit parks them.  A headers
+        # exchange sorts what dies by reason (x-match all-with-x).
+        c = self.connect()
+        if is_rabbitmq(c):
+            self.skipTest("x-delivery-limit on classic queues is warren's extension")
+        ch = c.channel()
+        work_x = self.exchange(ch, "direct")
+        dead_x = self.exchange(ch, "headers")
+        work = self.queue(ch, arguments={"x-dead-letter-exchange": dead_x,
+                                         "x-delivery-limit": 2})
+        ch.queue_bind(work, work_x, "work")
+        delay = self.queue(ch, arguments={"x-message-ttl": 50, "x-dead-letter-exchange": work_x,
+                                          "x-dead-letter-routing-key": "work"})
+        park = self.queue(ch)
+        ch.queue_bind(delay, dead_x, arguments={"x-match": "all-with-x",
+                                                "x-first-death-reason": "rejected"})
+        ch.queue_bind(park, dead_x, arguments={"x-match": "all-with-x",
+                                               "x-first-death-reason": "delivery_limit"})
+        jobs = [b"job-%d" % i for i in range(9)] + [b"poison-a", b"poison-b"]
+        for j in jobs:
+            ch.basic_publish(work_x, "work", j)
+        done, seen = [], 0
+        deadline = time.monotonic() + 10
+        while len(done) < 9 and time.monotonic() < deadline:
+            m, p, b = ch.basic_get(work, auto_ack=False)
+            if m is None:
+                c.sleep(0.02)
+                continue
+            if b.startswith(b"poison"):
+                ch.basic_nack(m.delivery_tag, requeue=True)     # the consumer chokes on it
+                continue
+            seen += 1
+            if seen % 3 == 0 and not (p.headers and "x-death" in p.headers):
+                ch.basic_reject(m.delivery_tag, requeue=False)
+            else:
+                ch.basic_ack(m.delivery_tag)
+                done.append(b)
+        self.assertEqual(sorted(done), sorted(jobs[:9]))
+        parked = self.drain(ch, park, 2)
+        self.assertEqual(sorted(b for _m, _p, b in parked), [b"poison-a", b"poison-b"])
+        for _m, p, _b in parked:
+            self.assertEqual(p.headers["x-death"][0]["reason"], "delivery_limit")
+        for q in (work, delay, park):
+            self.assertEqual(self.message_count(ch, q), 0)
 
 
 if __name__ == "__main__":
