@@ -26,7 +26,7 @@ rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$PID/status"; }
 trap 'kill -9 $PID 2>/dev/null; rm -rf "$DATA" "$DATA.log"' EXIT
 start
 "$PERF" -P "$PORT" --producer-only --persistent --confirm 500 --pmessages "$N" --size "$SIZE" \
-	--queue dur-bench --keep --idle-timeout 30 >"$DATA.perf" 2>&1
+	--queue dur-bench --keep --idle-timeout 30 >"$DATA.perf" 2>&1 || { tail -5 "$DATA.perf"; }
 echo "publish: $(awk '/^sent/ {print $5}' "$DATA.perf") msg/s confirmed; backlog $N x $SIZE B;" \
 	"resident memory $(rss) MiB; data folder $(du -sm "$DATA" | cut -f1) MiB"
 kill -9 $PID; wait $PID 2>/dev/null || true
@@ -35,8 +35,8 @@ start
 t1=$(date +%s.%N)
 echo "recovery after kill -9: $(echo "$t1 - $t0" | bc) s to accepting connections" \
 	"($(grep -o 'started in [0-9.]* ms' "$DATA.log")); resident memory $(rss) MiB"
-"$PERF" -P "$PORT" --consumer-only --prefetch 1000 --multi-ack 100 --cmessages "$N" --queue dur-bench \
-	--keep --time 3600 --idle-timeout 30 >"$DATA.perf" 2>&1
+"$PERF" -P "$PORT" --consumer-only --persistent --prefetch 1000 --multi-ack 100 --cmessages "$N" --queue dur-bench \
+	--keep --time 3600 --idle-timeout 30 >"$DATA.perf" 2>&1 || { tail -5 "$DATA.perf"; }
 echo "drain: $(awk '/^received/ {print $5}' "$DATA.perf") msg/s; resident memory $(rss) MiB;" \
 	"data folder afterwards $(du -sm "$DATA" | cut -f1) MiB"
 rm -f "$DATA.perf"
