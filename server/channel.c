@@ -435,9 +435,49 @@ chan_can_deliver(const struct chan *ch, const struct consumer *c)
 	return true;
 }
 
+/*
+ * The properties a delivery carries: the message's own, plus, on a queue
+ * with a delivery limit, the x-delivery-count header RabbitMQ's quorum
+ * queues add to a redelivered message (the deliveries before this one).
+ * Only redeliveries pay for the re-encoding; buf is scratch.
+ */
+static struct amqp_bytes
+delivery_props(const struct queue *q, const struct qentry *e, uint8_t *buf, size_t cap)
+{
+	struct amqp_basic_props p;
+	struct amqp_wbuf        w, hw;
+	static uint8_t          hbuf[65536];
+	struct amqp_table_iter  it;
+	struct amqp_bytes       key;
+	struct amqp_field       v;
+
+	if (q == NULL || q->opts.delivery_limit < 0 || e->deliveries < 2 ||
+	    amqp_props_decode(msg_props(e->m), &p) != 0)
+		return msg_props(e->m);
+	amqp_wbuf_init(&hw, hbuf, sizeof(hbuf));
+	if (p.flags & AMQP_PROP_HEADERS) {
+		amqp_table_iter_init(&it, p.headers);
+		while (amqp_table_next(&it, &key, &v) == 1) {
+			if (amqp_bytes_eq_cstr(key, "x-delivery-count"))
+				continue;
+			amqp_table_put_key(&hw, key);
+			amqp_field_put(&hw, &v);
+		}
+	}
+	amqp_table_put_i64(&hw, "x-delivery-count", (int64_t)e->deliveries - 1);
+	p.flags |= AMQP_PROP_HEADERS;
+	p.headers = (struct amqp_bytes){ hw.len, hbuf };
+	amqp_wbuf_init(&w, buf, cap);
+	amqp_props_encode(&w, &p);
+	if (hw.overflow || w.overflow)
+		return msg_props(e->m);
+	return (struct amqp_bytes){ w.len, buf };
+}
+
 void
 chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry *e)
 {
+	static uint8_t            pbuf[70000];
 	struct msg               *m = e->m;
 	struct amqp_basic_deliver d = {
 		.consumer_tag = c->tag,
@@ -447,7 +487,8 @@ chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry
 		.routing_key = msg_routing_key(m),
 	};
 
-	conn_send_content(ch->c, ch->id, AMQP_BASIC_DELIVER_METHOD, &d, msg_props(m), m);
+	conn_send_content(ch->c, ch->id, AMQP_BASIC_DELIVER_METHOD, &d,
+	                  delivery_props(q, e, pbuf, sizeof(pbuf)), m);
 	ch->stat_deliver++;
 	c->delivered++;
 	if (q)
@@ -955,9 +996,11 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 		.routing_key = msg_routing_key(e.m),
 		.message_count = (uint32_t)q->count,
 	};
-	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g, msg_props(e.m), e.m);
-	q->stat_delivered++;
+	static uint8_t pbuf[70000];
 	e.deliveries++;
+	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g,
+	                  delivery_props(q, &e, pbuf, sizeof(pbuf)), e.m);
+	q->stat_delivered++;
 	if (m->no_ack) {
 		persist_ack(q, e.store_id);
 		msg_unref(e.m);

@@ -147,6 +147,28 @@ class DurabilityTests(BrokerTestCase):
         ch = b.connect().channel()
         self.check_bodies(ch, [b"m1", b"m2"])
 
+    def test_delivery_count_survives_kill_9(self):
+        # x-delivery-count (as RabbitMQ's quorum queues report it) on a queue
+        # with a delivery limit keeps counting across a crash, so the limit
+        # cannot be escaped by one
+        b = self.broker()
+        ch = b.connect().channel()
+        ch.queue_declare("dl", durable=True, arguments={"x-delivery-limit": 5})
+        ch.confirm_delivery()
+        ch.basic_publish("", "dl", b"again", pika.BasicProperties(delivery_mode=2))
+        counts = []
+        for _ in range(3):
+            m, p, _b = ch.basic_get("dl")
+            counts.append((p.headers or {}).get("x-delivery-count"))
+            ch.basic_nack(m.delivery_tag, requeue=True)
+        self.assertEqual(counts, [None, 1, 2])
+        ch.connection.process_data_events(0.2)
+        b = self.restart(b, kill=True)
+        ch = b.connect().channel()
+        m, p, body = ch.basic_get("dl", auto_ack=True)
+        self.assertEqual((body, m.redelivered, p.headers.get("x-delivery-count")),
+                         (b"again", True, 3))
+
     def test_deleted_queue_stays_deleted(self):
         b = self.broker()
         ch = b.connect().channel()
