@@ -84,6 +84,21 @@ queue_keeps_bodies(const struct queue *q)
 	return q->mem_bytes < PAGE_THRESHOLD;
 }
 
+/* A ring that drained to an eighth of its size gives half of it back. */
+static void
+shrink(struct qring *r)
+{
+	size_t         n = r->cap / 2;
+	struct qentry *ring = xmalloc(n * sizeof(*ring));
+
+	for (size_t i = 0; i < r->count; i++)
+		ring[i] = *at(r, i);
+	free(r->ring);
+	r->ring = ring;
+	r->cap = n;
+	r->head = 0;
+}
+
 static void
 take_head(struct queue *q, struct qring *r, struct qentry *e)
 {
@@ -94,6 +109,8 @@ take_head(struct queue *q, struct qring *r, struct qentry *e)
 	q->bytes -= e->size;
 	if (e->m)
 		q->mem_bytes -= e->size;
+	if (r->cap > 4096 && r->count < r->cap / 8)
+		shrink(r);
 }
 
 void
