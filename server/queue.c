@@ -949,6 +949,9 @@ queue_add_consumer(struct queue *q, struct consumer *c, struct broker_err *err)
 	list_add_tail(it, &c->qlink);
 	q->nconsumers++;
 	q->had_consumer = true;
+	/* single active consumer: the first to register stays active until it goes */
+	if (q->opts.single_active && q->active == NULL)
+		q->active = c;
 	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
 	if (c->exclusive)
 		q->exclusive_consumer = true;

@@ -343,6 +343,49 @@ class SingleActiveConsumerTests(BrokerTestCase):
         self.assertEqual(got["b"], [b"x0", b"x1", b"x2"])
 
 
+class ConsumerPriorityTests(BrokerTestCase):
+
+    def consume_counts(self, conn, consumers, n):
+        got = {name: [] for name, _ch, _q, _prio in consumers}
+        for name, ch, q, prio in consumers:
+            ch.basic_consume(q, lambda c, m, p, b, name=name: got[name].append(b),
+                             arguments={"x-priority": prio} if prio is not None else None)
+        deadline = time.monotonic() + 3
+        while sum(len(v) for v in got.values()) < n and time.monotonic() < deadline:
+            conn.process_data_events(0.05)
+        conn.process_data_events(0.2)
+        return got
+
+    def test_higher_priority_served_first_until_full(self):
+        c = self.connect()
+        q = self.queue(c.channel())
+        a, b = c.channel(), c.channel()
+        a.basic_qos(prefetch_count=2)
+        b.basic_qos(prefetch_count=2)
+        got = self.consume_counts(c, [("low", b, q, 1), ("high", a, q, 5)], 0)
+        pub = self.channel()
+        for i in range(3):
+            pub.basic_publish("", q, b"%d" % i)
+        deadline = time.monotonic() + 3
+        while len(got["low"]) + len(got["high"]) < 3 and time.monotonic() < deadline:
+            c.process_data_events(0.05)
+        self.assertEqual(got["high"], [b"0", b"1"])
+        self.assertEqual(got["low"], [b"2"])
+
+    def test_single_active_consumer_first_registered_stays_active(self):
+        c = self.connect()
+        q = self.queue(c.channel(), arguments={"x-single-active-consumer": True})
+        first, second = c.channel(), c.channel()
+        got = self.consume_counts(c, [("first", first, q, 1), ("second", second, q, 9)], 0)
+        pub = self.channel()
+        for i in range(3):
+            pub.basic_publish("", q, b"%d" % i)
+        deadline = time.monotonic() + 3
+        while len(got["first"]) + len(got["second"]) < 3 and time.monotonic() < deadline:
+            c.process_data_events(0.05)
+        self.assertEqual((got["first"], got["second"]), ([b"0", b"1", b"2"], []))
+
+
 class DeliveryLimitTests(BrokerTestCase):
     """warren-only: x-delivery-limit on classic queues."""
 
@@ -441,11 +484,19 @@ class PolicyTests(BrokerTestCase):
     def test_policy_limits_existing_queue_and_lifting_it(self):
         ch = self.channel()
         q = self.queue(ch, name=uname("polq"))
-        self.policy(uname("p"), "^" + q + "$", {"max-length": 1})
+        name = uname("p")
+        self.api("PUT", "policies/%2F/" + name,
+                 {"pattern": "^" + q + "$", "definition": {"max-length": 1}, "apply-to": "queues"})
         time.sleep(0.3)     # RabbitMQ applies policies asynchronously
         for i in range(3):
             ch.basic_publish("", q, b"%d" % i)
         self.assertEqual([b for _m, _p, b in self.drain(ch, q, 3, timeout=0.5)], [b"2"])
+        self.api("DELETE", "policies/%2F/" + name)
+        time.sleep(0.3)
+        for i in range(3):
+            ch.basic_publish("", q, b"%d" % i)
+        self.assertEqual([b for _m, _p, b in self.drain(ch, q, 3, timeout=0.5)],
+                         [b"0", b"1", b"2"])
 
     def test_argument_smaller_than_policy_wins(self):
         ch = self.channel()
