@@ -61,6 +61,7 @@
  *   vm_memory_high_watermark.relative   0..1 of the machine's memory (0.4)
  *   vm_memory_high_watermark.absolute   bytes, with a KB/MB/GB suffix; wins
  *                             over relative when set
+ *   disk_free_limit.absolute  bytes, with a KB/MB/GB suffix (50MB)
  *   log.console.level         debug info notice warning error critical
  *                             alert emergency none; warren has four
  *                             levels, so notice is warning, critical,
@@ -427,6 +428,12 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 		c->mem_absolute = (uint64_t)v;
 		return 0;
 	}
+	if (IS("disk_free_limit.absolute")) {
+		if (bytesize(ps, key, val, 0, LLONG_MAX, &v) != 0)
+			return -1;
+		c->disk_free_limit = (uint64_t)v;
+		return 0;
+	}
 	if (IS("consumer_timeout")) {
 		if (number(ps, key, val, 0, UINT32_MAX, &v) != 0)
 			return -1;
@@ -611,6 +618,7 @@ config_defaults(struct config *c)
 	c->handshake_timeout = 10000;
 	c->consumer_timeout = 1800000;
 	c->mem_relative = 0.4;
+	c->disk_free_limit = 50 * 1000 * 1000; /* RabbitMQ's 50MB */
 	c->log_level = LOG_INFO;
 }
 

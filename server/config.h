@@ -29,6 +29,7 @@ struct config {
 	uint32_t  consumer_timeout;  /* consumer_timeout, ms (1800000; 0 = off) */
 	double    mem_relative;      /* vm_memory_high_watermark.relative (0.4) */
 	uint64_t  mem_absolute;      /* vm_memory_high_watermark.absolute, bytes (0 = use relative) */
+	uint64_t  disk_free_limit;   /* disk_free_limit.absolute, bytes (50 MB) */
 	int       log_level;         /* log.console.level, --log-level (LOG_INFO) */
 };
 

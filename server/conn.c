@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "amqp/frame.h"
@@ -1116,7 +1117,7 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 /* Resource alarms. */
 
 static const char *alarm_reason;
-static bool        mem_alarm;
+static bool        mem_alarm, disk_alarm;
 static ev_timer    mem_timer;
 static uint64_t    mem_limit;
 
@@ -1147,6 +1148,19 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		}
 	}
 	fclose(f);
+
+	/* disk_free_limit: free space on the data folder's filesystem */
+	struct statvfs sv;
+	if (statvfs(broker.cfg->data_dir, &sv) == 0) {
+		uint64_t freeb = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+		bool     low = freeb < broker.cfg->disk_free_limit;
+		if (low != disk_alarm) {
+			disk_alarm = low;
+			log_warnx("disk: %llu MiB free, limit %llu MiB%s", (unsigned long long)(freeb >> 20),
+			          (unsigned long long)(broker.cfg->disk_free_limit >> 20),
+			          low ? ": disk alarm set" : ": disk alarm cleared");
+		}
+	}
 }
 
 void
@@ -1249,7 +1263,9 @@ conn_prepare(struct ev_loop *l)
 		/* Group commit: one sync covers this turn's appends, and goes before
 		 * the confirms and the writes that depend on it. */
 		bool disk_ok = persist_pending() ? persist_sync() : !persist_failed();
-		conn_set_alarm(persist_failed() ? "low on disk" : mem_alarm ? "low on memory" : NULL);
+		conn_set_alarm(persist_failed() || disk_alarm ? "low on disk"
+		               : mem_alarm                 ? "low on memory"
+		                                           : NULL);
 		chan_flush_confirms(disk_ok);
 		flush_all();
 		/* Connections closing: release their channels now, outside any callback. */

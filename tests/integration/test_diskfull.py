@@ -80,3 +80,23 @@ class MemoryAlarmTests(BrokerTestCase):
         cons = b.connect().channel()                     # never published: not blocked
         m, _p, body = cons.basic_get(q, auto_ack=True)
         self.assertEqual(body, b"one")
+
+
+class DiskFreeLimitTests(BrokerTestCase):
+    """disk_free_limit.absolute: less free space than that on the data
+    folder's filesystem blocks publishers, as RabbitMQ's disk alarm."""
+
+    def test_publisher_blocked_below_disk_free_limit(self):
+        b = OwnBroker(self, "disk_free_limit.absolute = 1000000GB\n")
+        time.sleep(1.2)
+        self.assertIn("disk alarm set", b.read_log())
+        pub = b.connect(blocked_connection_timeout=30)
+        events = []
+        pub.add_on_connection_blocked_callback(lambda c, f: events.append(f.method.reason))
+        ch = pub.channel()
+        q = ch.queue_declare("", exclusive=False, auto_delete=False).method.queue
+        ch.basic_publish("", q, b"one")
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            pub.process_data_events(0.05)
+        self.assertEqual(events, ["low on disk"])
