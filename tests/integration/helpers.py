@@ -312,3 +312,51 @@ class OwnBroker:
                 self.proc.wait()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class RestartableBroker:
+    """The broker a restart test restarts with its own tools: a warren of
+    the test's own (WARREN_BIN), or the external broker under test when
+    RABBITMQCTL names its rabbitmqctl (stop_app, start_app).  Skips
+    otherwise."""
+
+    def __init__(self, testcase, data_dir=None):
+        self.testcase = testcase
+        self.data_dir = data_dir
+        self.ctl = os.environ.get("RABBITMQCTL")
+        if WARREN_BIN:
+            self.own = OwnBroker(testcase, data_dir=data_dir)
+            self.port = self.own.port
+        elif self.ctl:
+            self.own = None
+            self.port = PORT
+        else:
+            testcase.skipTest("needs WARREN_BIN, or RABBITMQCTL to restart an external broker")
+
+    def connect(self, **kw):
+        kw.setdefault("port", self.port)
+        return connect(**kw)
+
+    def restart(self, kill=False):
+        import subprocess
+        import time
+        if self.own:
+            if kill:
+                self.own.proc.kill()
+            else:
+                self.own.proc.terminate()
+            self.own.proc.wait(10)
+            self.own = OwnBroker(self.testcase, data_dir=self.data_dir)
+            self.port = self.own.port
+            return
+        # RabbitMQ: a clean restart of the application (kill -9 is not its own tool)
+        subprocess.run([self.ctl, "-q", "stop_app"], check=True, timeout=60)
+        subprocess.run([self.ctl, "-q", "start_app"], check=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.connect().close()
+                return
+            except Exception:
+                time.sleep(0.2)
+        raise RuntimeError("the broker did not come back")
