@@ -10,6 +10,8 @@
 #include "amqp/props.h"
 #include "amqp/table.h"
 #include "mgmt/api.h"
+#include "mgmt/jsonw.h"
+#include "mgmt/list.h"
 #include "mgmt/stats.h"
 #include "server/config.h"
 #include "server/def.h"
@@ -138,32 +140,467 @@ queue_json(struct queue *q, bool single)
 	return o;
 }
 
+/*
+ * A queue's listing row written as text: the fields, values and key order
+ * of queue_json(q, false), which the single-queue GET still uses.  What
+ * several fields need is looked up once per row.
+ */
+struct qrow {
+	struct queue        *q;
+	const char          *type;
+	const struct policy *pol, *opol;
+	double               rate[MGMT_Q_NSTATS];
+};
+
+typedef bool (*qfield_fn)(struct mgmt_buf *b, const struct qrow *r);
+
+static bool
+qf_name(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_str(b, r->q->name.ptr, r->q->name.len);
+	return true;
+}
+
+static bool
+qf_vhost(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_cstr(b, r->q->vh->name);
+	return true;
+}
+
+static bool
+qf_durable(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_bool(b, r->q->durable);
+	return true;
+}
+
+static bool
+qf_auto_delete(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_bool(b, r->q->auto_delete);
+	return true;
+}
+
+static bool
+qf_exclusive(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_bool(b, r->q->exclusive);
+	return true;
+}
+
+static bool
+qf_arguments(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->q->args.len == 0)
+		mgmt_jw_lit(b, "{}");
+	else
+		mgmt_jw_json(b, def_table_to_json(r->q->args));
+	return true;
+}
+
+static bool
+qf_node(struct mgmt_buf *b, const struct qrow *r)
+{
+	(void)r;
+	mgmt_jw_cstr(b, mgmt_node_name());
+	return true;
+}
+
+static bool
+qf_state(struct mgmt_buf *b, const struct qrow *r)
+{
+	(void)r;
+	mgmt_jw_lit(b, "\"running\"");
+	return true;
+}
+
+static bool
+qf_type(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_cstr(b, r->type);
+	return true;
+}
+
+static bool
+qf_policy(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->pol)
+		mgmt_jw_cstr(b, r->pol->name);
+	else
+		mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
+qf_operator_policy(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->opol)
+		mgmt_jw_cstr(b, r->opol->name);
+	else
+		mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
+qf_effective_policy_definition(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->pol)
+		mgmt_jw_json(b, json_incref(r->pol->definition));
+	else
+		mgmt_jw_lit(b, "{}");
+	return true;
+}
+
+static bool
+qf_exclusive_consumer_tag(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->q->exclusive_consumer && !LIST_EMPTY(&r->q->consumers)) {
+		struct consumer *c = container_of(r->q->consumers.next, struct consumer, qlink);
+		mgmt_jw_str(b, c->tag.ptr, c->tag.len);
+	} else {
+		mgmt_jw_lit(b, "null");
+	}
+	return true;
+}
+
+static bool
+qf_single_active_consumer_tag(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->q->opts.single_active && r->q->active)
+		mgmt_jw_str(b, r->q->active->tag.ptr, r->q->active->tag.len);
+	else
+		mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
+qf_consumers(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)r->q->nconsumers);
+	return true;
+}
+
+static bool
+qf_consumer_utilisation(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->q->nconsumers)
+		mgmt_jw_lit(b, "1.0");
+	else
+		mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
+qf_consumer_capacity(struct mgmt_buf *b, const struct qrow *r)
+{
+	if (r->q->nconsumers)
+		mgmt_jw_lit(b, "1.0");
+	else
+		mgmt_jw_lit(b, "0.0");
+	return true;
+}
+
+static bool
+qf_memory(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)(r->q->bytes + 64 * (r->q->count + r->q->unacked) + 2048));
+	return true;
+}
+
+static bool
+qf_messages(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)(r->q->count + r->q->unacked));
+	return true;
+}
+
+static bool
+qf_messages_details(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_rate(b, r->rate[MGMT_Q_MESSAGES]);
+	return true;
+}
+
+static bool
+qf_messages_ready(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)r->q->count);
+	return true;
+}
+
+static bool
+qf_messages_ready_details(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_rate(b, r->rate[MGMT_Q_READY]);
+	return true;
+}
+
+static bool
+qf_messages_unacknowledged(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)r->q->unacked);
+	return true;
+}
+
+static bool
+qf_messages_unacknowledged_details(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_rate(b, r->rate[MGMT_Q_UNACKED]);
+	return true;
+}
+
+static bool
+qf_bytes(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)r->q->bytes);
+	return true;
+}
+
+static bool
+qf_zero(struct mgmt_buf *b, const struct qrow *r)
+{
+	(void)r;
+	mgmt_buf_add(b, "0", 1);
+	return true;
+}
+
+static bool
+qf_null(struct mgmt_buf *b, const struct qrow *r)
+{
+	(void)r;
+	mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
+qf_messages_ram(struct mgmt_buf *b, const struct qrow *r)
+{
+	mgmt_jw_int(b, (int64_t)(r->q->count + r->q->unacked));
+	return true;
+}
+
+static void
+jw_stat(struct mgmt_buf *b, const char *key, uint64_t v, double rate)
+{
+	mgmt_jw_cstr(b, key);
+	mgmt_buf_add(b, ":", 1);
+	mgmt_jw_int(b, (int64_t)v);
+	mgmt_buf_add(b, ",", 1);
+	mgmt_buf_add(b, "\"", 1);
+	mgmt_buf_add(b, key, strlen(key));
+	mgmt_jw_lit(b, "_details\":");
+	mgmt_jw_rate(b, rate);
+}
+
+static bool
+qf_message_stats(struct mgmt_buf *b, const struct qrow *r)
+{
+	const struct queue *q = r->q;
+
+	mgmt_buf_add(b, "{", 1);
+	jw_stat(b, "ack", q->stat_acked, r->rate[MGMT_Q_ACK]);
+	mgmt_buf_add(b, ",", 1);
+	jw_stat(b, "deliver", q->stat_delivered, r->rate[MGMT_Q_DELIVER]);
+	mgmt_buf_add(b, ",", 1);
+	jw_stat(b, "deliver_get", q->stat_delivered, r->rate[MGMT_Q_DELIVER]);
+	mgmt_jw_lit(b, ",\"deliver_no_ack\":0,\"deliver_no_ack_details\":{\"rate\":0.0}"
+	               ",\"get\":0,\"get_details\":{\"rate\":0.0}"
+	               ",\"get_empty\":0,\"get_empty_details\":{\"rate\":0.0}"
+	               ",\"get_no_ack\":0,\"get_no_ack_details\":{\"rate\":0.0},");
+	jw_stat(b, "publish", q->stat_published, r->rate[MGMT_Q_PUBLISH]);
+	mgmt_buf_add(b, ",", 1);
+	jw_stat(b, "redeliver", q->stat_redelivered, r->rate[MGMT_Q_REDELIVER]);
+	mgmt_buf_add(b, "}", 1);
+	return true;
+}
+
+static bool
+qf_owner_pid_details(struct mgmt_buf *b, const struct qrow *r)
+{
+	char     name[160], host[64];
+	uint16_t port;
+
+	if (!r->q->exclusive || !r->q->owner ||
+	    inspect_queue_owner(r->q, name, sizeof(name), host, sizeof(host), &port) != 0)
+		return false;
+	mgmt_jw_json(b, json_pack("{s:s,s:s,s:i}", "name", name, "peer_host", host, "peer_port",
+	                          (int)port));
+	return true;
+}
+
+/* The fields in queue_json()'s order; keys are written as given (plain ASCII). */
+static const struct qfield {
+	const char *key;
+	qfield_fn   fn;
+} qfields[] = {
+	{ "name", qf_name },
+	{ "vhost", qf_vhost },
+	{ "durable", qf_durable },
+	{ "auto_delete", qf_auto_delete },
+	{ "exclusive", qf_exclusive },
+	{ "arguments", qf_arguments },
+	{ "node", qf_node },
+	{ "state", qf_state },
+	{ "type", qf_type },
+	{ "policy", qf_policy },
+	{ "operator_policy", qf_operator_policy },
+	{ "effective_policy_definition", qf_effective_policy_definition },
+	{ "exclusive_consumer_tag", qf_exclusive_consumer_tag },
+	{ "single_active_consumer_tag", qf_single_active_consumer_tag },
+	{ "consumers", qf_consumers },
+	{ "consumer_utilisation", qf_consumer_utilisation },
+	{ "consumer_capacity", qf_consumer_capacity },
+	{ "memory", qf_memory },
+	{ "messages", qf_messages },
+	{ "messages_details", qf_messages_details },
+	{ "messages_ready", qf_messages_ready },
+	{ "messages_ready_details", qf_messages_ready_details },
+	{ "messages_unacknowledged", qf_messages_unacknowledged },
+	{ "messages_unacknowledged_details", qf_messages_unacknowledged_details },
+	{ "message_bytes", qf_bytes },
+	{ "message_bytes_ready", qf_bytes },
+	{ "message_bytes_unacknowledged", qf_zero },
+	{ "message_bytes_ram", qf_bytes },
+	{ "message_bytes_paged_out", qf_zero },
+	{ "messages_ram", qf_messages_ram },
+	{ "messages_ready_ram", qf_messages_ready },
+	{ "messages_unacknowledged_ram", qf_messages_unacknowledged },
+	{ "messages_paged_out", qf_zero },
+	{ "head_message_timestamp", qf_null },
+	{ "recoverable_slaves", qf_null },
+	{ "message_stats", qf_message_stats },
+	{ "owner_pid_details", qf_owner_pid_details },
+};
+
+#define NQFIELDS (sizeof(qfields) / sizeof(qfields[0]))
+
+/* Write one field as ,"key":value (no comma first); nothing if the field is absent. */
+static void
+write_qfield(struct mgmt_buf *b, const struct qfield *f, const struct qrow *r, bool *first)
+{
+	size_t mark = b->len;
+
+	if (!*first)
+		mgmt_buf_add(b, ",", 1);
+	mgmt_buf_add(b, "\"", 1);
+	mgmt_buf_add(b, f->key, strlen(f->key));
+	mgmt_buf_add(b, "\":", 2);
+	if (!f->fn(b, r)) {
+		b->len = mark;
+		b->p[mark] = '\0';
+		return;
+	}
+	*first = false;
+}
+
+static void
+queue_row_write(struct mgmt_buf *b, void *obj, char *const *cols, size_t ncols)
+{
+	struct qrow r;
+	char        qname[512];
+	bool        first = true;
+
+	r.q = obj;
+	snprintf(qname, sizeof(qname), "%.*s", (int)r.q->name.len, (const char *)r.q->name.ptr);
+	r.type = queue_type(r.q);
+	r.pol = policy_match(r.q->vh->name, qname, true, r.type, false);
+	r.opol = policy_match(r.q->vh->name, qname, true, r.type, true);
+	mgmt_stats_queue_rates(r.q->vh->name, r.q->name, r.rate);
+	mgmt_buf_add(b, "{", 1);
+	if (ncols == 0) {
+		for (size_t i = 0; i < NQFIELDS; i++)
+			write_qfield(b, &qfields[i], &r, &first);
+	} else {
+		for (size_t c = 0; c < ncols; c++)
+			for (size_t i = 0; i < NQFIELDS; i++)
+				if (strcmp(cols[c], qfields[i].key) == 0) {
+					write_qfield(b, &qfields[i], &r, &first);
+					break;
+				}
+	}
+	mgmt_buf_add(b, "}", 1);
+}
+
+static void *
+queue_row_find(struct vhost *vh, struct amqp_bytes name)
+{
+	return queue_find(vh, name);
+}
+
+static json_t *
+queue_row_json(void *obj)
+{
+	return queue_json(obj, false);
+}
+
+static int
+queue_row_key(void *obj, const char *field, int *rank, double *num)
+{
+	const struct queue *q = obj;
+
+	*rank = 1;
+	if (strcmp(field, "messages") == 0 || strcmp(field, "messages_ram") == 0)
+		*num = (double)(q->count + q->unacked);
+	else if (strcmp(field, "messages_ready") == 0 || strcmp(field, "messages_ready_ram") == 0)
+		*num = (double)q->count;
+	else if (strcmp(field, "messages_unacknowledged") == 0 ||
+	         strcmp(field, "messages_unacknowledged_ram") == 0)
+		*num = (double)q->unacked;
+	else if (strcmp(field, "consumers") == 0)
+		*num = (double)q->nconsumers;
+	else if (strcmp(field, "memory") == 0)
+		*num = (double)(q->bytes + 64 * (q->count + q->unacked) + 2048);
+	else if (strcmp(field, "message_bytes") == 0 || strcmp(field, "message_bytes_ready") == 0 ||
+	         strcmp(field, "message_bytes_ram") == 0)
+		*num = (double)q->bytes;
+	else
+		return -1;
+	return 0;
+}
+
+static const struct mgmt_list_ops queue_list_ops = {
+	.find = queue_row_find,
+	.write = queue_row_write,
+	.json = queue_row_json,
+	.key = queue_row_key,
+};
+
+static void
+list_vhost_queues(struct mgmt_list *l, struct vhost *vh)
+{
+	size_t             j;
+	struct hmap_entry *qe;
+
+	/* the map's own copy of the name: no cache miss on the queue itself */
+	for (qe = hmap_first(&vh->queues, &j); qe; qe = hmap_next(&vh->queues, &j, qe))
+		mgmt_list_add(l, vh->name, (struct amqp_bytes){ qe->klen, qe->key }, qe->val);
+}
+
 void
 mgmt_h_queues(struct mgmt_ctx *ctx)
 {
-	json_t            *a = json_array();
-	size_t             i, j;
-	struct hmap_entry *e, *qe;
+	size_t             i;
+	struct hmap_entry *e;
+	struct mgmt_list  *l;
 
 	if (ctx->t.nsegs == 3) {
 		struct vhost *vh = mgmt_vhost_arg(ctx, 2);
-		if (vh == NULL) {
-			json_decref(a);
+		if (vh == NULL)
 			return;
-		}
-		for (qe = hmap_first(&vh->queues, &j); qe; qe = hmap_next(&vh->queues, &j, qe))
-			json_array_append_new(a, queue_json(qe->val, false));
-		mgmt_reply_list(ctx, a, true);
+		l = mgmt_list_new(ctx, &queue_list_ops);
+		list_vhost_queues(l, vh);
+		mgmt_list_reply(l, true);
 		return;
 	}
+	l = mgmt_list_new(ctx, &queue_list_ops);
 	for (e = hmap_first(&broker.vhosts, &i); e; e = hmap_next(&broker.vhosts, &i, e)) {
 		struct vhost *vh = e->val;
 		if (!mgmt_vhost_visible(ctx, vh->name))
 			continue;
-		for (qe = hmap_first(&vh->queues, &j); qe; qe = hmap_next(&vh->queues, &j, qe))
-			json_array_append_new(a, queue_json(qe->val, false));
+		list_vhost_queues(l, vh);
 	}
-	mgmt_reply_list(ctx, a, true);
+	mgmt_list_reply(l, true);
 }
 
 /* Read a lenient boolean body key; replies 400 on a bad value. */

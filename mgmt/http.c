@@ -108,12 +108,18 @@ mgmt_http_reason(int status)
 	}
 }
 
-void
-mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head, bool keep_alive)
+static void
+stream_release(struct mgmt_stream *s)
 {
-	bool   no_body = resp->status == 204 || resp->status == 304 || resp->status < 200;
-	bool   chunked = !no_body && !head && resp->body.len > MGMT_HTTP_CHUNK_OVER;
+	if (s->release)
+		s->release(s->st);
+	memset(s, 0, sizeof(*s));
+}
 
+/* Status line and headers, up to the blank line unless the body is chunked. */
+static void
+format_head(struct mgmt_buf *out, const struct mgmt_resp *resp, bool no_body, bool keep_alive)
+{
 	mgmt_buf_printf(out, "HTTP/1.1 %d %s\r\nserver: warren\r\n", resp->status,
 	                mgmt_http_reason(resp->status));
 	if (resp->content_type && !no_body)
@@ -125,27 +131,52 @@ mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head, 
 		mgmt_buf_add(out, resp->headers.p, resp->headers.len);
 	if (!keep_alive)
 		mgmt_buf_add(out, "connection: close\r\n", 19);
+}
+
+static void
+add_chunks(struct mgmt_buf *out, const char *p, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off;
+		if (n > 32768)
+			n = 32768;
+		mgmt_buf_printf(out, "%zx\r\n", n);
+		mgmt_buf_add(out, p + off, n);
+		mgmt_buf_add(out, "\r\n", 2);
+		off += n;
+	}
+}
+
+void
+mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head, bool keep_alive)
+{
+	bool   no_body = resp->status == 204 || resp->status == 304 || resp->status < 200;
+	bool   chunked = !no_body && !head && resp->body.len > MGMT_HTTP_CHUNK_OVER;
+
+	format_head(out, resp, no_body, keep_alive);
 	if (no_body) {
 		mgmt_buf_add(out, "\r\n", 2);
 		return;
 	}
 	if (chunked) {
 		mgmt_buf_add(out, "transfer-encoding: chunked\r\n\r\n", 30);
-		for (size_t off = 0; off < resp->body.len;) {
-			size_t n = resp->body.len - off;
-			if (n > 32768)
-				n = 32768;
-			mgmt_buf_printf(out, "%zx\r\n", n);
-			mgmt_buf_add(out, resp->body.p + off, n);
-			mgmt_buf_add(out, "\r\n", 2);
-			off += n;
-		}
+		add_chunks(out, resp->body.p, resp->body.len);
 		mgmt_buf_add(out, "0\r\n\r\n", 5);
 		return;
 	}
 	mgmt_buf_printf(out, "content-length: %zu\r\n\r\n", resp->body.len);
 	if (!head && resp->body.len)
 		mgmt_buf_add(out, resp->body.p, resp->body.len);
+}
+
+void
+mgmt_http_stream_drain(struct mgmt_stream *s, struct mgmt_buf *out)
+{
+	if (s->more == NULL)
+		return;
+	while (!s->more(s->st, out))
+		;
+	stream_release(s);
 }
 
 /* http_parser callbacks. */
@@ -343,6 +374,7 @@ mgmt_http_conn_release(struct mgmt_http_conn *c)
 	mgmt_buf_free(&c->field);
 	mgmt_buf_free(&c->out);
 	mgmt_buf_free(&c->in);
+	stream_release(&c->stream);
 }
 
 static void
@@ -361,21 +393,64 @@ static void
 dispatch(struct mgmt_http_conn *c)
 {
 	struct mgmt_resp resp;
+	bool             head = c->req.method == HTTP_HEAD;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.status = 500;
 	c->handler(&c->req, &resp);
 	if (!c->req.keep_alive)
 		c->closing = true;
-	mgmt_http_format(&c->out, &resp, c->req.method == HTTP_HEAD, !c->closing);
+	/* without a socket (tests, fuzzing) or a body to send, a stream is run at once */
+	if (resp.stream.more && (c->fd < 0 || head || resp.status == 204 || resp.status < 200))
+		mgmt_http_stream_drain(&resp.stream, &resp.body);
+	if (resp.stream.more) {
+		format_head(&c->out, &resp, false, !c->closing);
+		mgmt_buf_add(&c->out, "transfer-encoding: chunked\r\n\r\n", 30);
+		add_chunks(&c->out, resp.body.p, resp.body.len);
+		c->stream = resp.stream;
+	} else {
+		mgmt_http_format(&c->out, &resp, head, !c->closing);
+	}
 	mgmt_buf_free(&resp.body);
 	mgmt_buf_free(&resp.headers);
+}
+
+/*
+ * The next slice of a streamed body, as one chunk.  The chunk size is
+ * written with leading zeros in a fixed-width field reserved before the
+ * slice is made, so the slice goes straight into the output buffer.
+ */
+static void
+stream_step(struct mgmt_http_conn *c)
+{
+	size_t hdr = c->out.len;
+
+	mgmt_buf_add(&c->out, "00000000\r\n", 10);
+	bool   done = c->stream.more(c->stream.st, &c->out);
+	size_t n = c->out.len - hdr - 10;
+	if (n == 0) {
+		c->out.len = hdr;
+	} else {
+		char sz[17];
+		snprintf(sz, sizeof(sz), "%08zx", n);
+		memcpy(c->out.p + hdr, sz, 8);
+		mgmt_buf_add(&c->out, "\r\n", 2);
+	}
+	if (done) {
+		mgmt_buf_add(&c->out, "0\r\n\r\n", 5);
+		stream_release(&c->stream);
+	}
 }
 
 int
 mgmt_http_conn_feed(struct mgmt_http_conn *c, const char *data, size_t n)
 {
 	while (n > 0 && !c->closing) {
+		if (c->stream.more) {
+			/* a response is still streaming: later requests wait their turn */
+			mgmt_buf_add(&c->in, data, n);
+			break;
+		}
 		size_t used = http_parser_execute(&c->parser, &settings, data, n);
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 
@@ -443,12 +518,22 @@ flush_out(struct mgmt_http_conn *c)
 	return 0;
 }
 
-/* Drive a client: write, then parse buffered input while nothing is pending. */
+/*
+ * Drive a client: write; make the next slice of a streamed body (one per
+ * loop turn, and only once the last one is out); then parse buffered
+ * input while nothing is pending.
+ */
 static void
 drive(struct ev_loop *loop, struct mgmt_http_conn *c)
 {
 	int rc = flush_out(c);
 
+	if (rc == 0 && c->stream.more) {
+		stream_step(c);
+		rc = flush_out(c);
+		if (rc == 0 && c->stream.more)
+			rc = 1; /* come back when writable, which is the next turn */
+	}
 	if (rc < 0 || (rc == 0 && c->closing)) {
 		client_free(c);
 		return;
@@ -460,6 +545,8 @@ drive(struct ev_loop *loop, struct mgmt_http_conn *c)
 		mgmt_http_conn_feed(c, pending.p, pending.len);
 		mgmt_buf_free(&pending);
 		rc = flush_out(c);
+		if (rc == 0 && c->stream.more)
+			rc = 1;
 		if (rc < 0 || (rc == 0 && c->closing)) {
 			client_free(c);
 			return;

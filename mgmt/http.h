@@ -43,6 +43,21 @@ struct mgmt_req {
 	const char     *peer;        /* borrowed: "host:port" of the client */
 };
 
+/*
+ * A response body produced over several loop turns (large listings), so
+ * that no single turn blocks the broker for long.  more() appends the next
+ * slice (a few milliseconds' worth) to out and returns true once the body
+ * is complete; release() frees st, whether or not the body was finished
+ * (the client may go away mid-stream).  The body goes out chunked, one
+ * slice per loop turn, and the next slice is made only once the previous
+ * one is in the kernel, so a slow reader costs no memory.
+ */
+struct mgmt_stream {
+	bool (*more)(void *st, struct mgmt_buf *out);
+	void (*release)(void *st);
+	void *st;                     /* owned by the stream */
+};
+
 /* The response a handler fills in. */
 struct mgmt_resp {
 	int             status;
@@ -50,6 +65,7 @@ struct mgmt_resp {
 	struct mgmt_buf headers;      /* extra header lines, each ending in \r\n */
 	struct mgmt_buf body;
 	bool            no_cache;     /* add cache-control: no-cache */
+	struct mgmt_stream stream;    /* more != NULL: the rest of the body, after body */
 };
 
 typedef void (*mgmt_handler_fn)(const struct mgmt_req *req, struct mgmt_resp *resp);
@@ -73,6 +89,7 @@ struct mgmt_http_conn {
 	struct mgmt_buf out;         /* pending output */
 	size_t          out_off;
 	struct mgmt_buf in;          /* received, not yet parsed */
+	struct mgmt_stream stream;   /* a response body still being produced */
 	struct mgmt_http_conn *next; /* in the server's list */
 	struct mgmt_http_server *srv;
 };
@@ -104,9 +121,16 @@ void mgmt_http_conn_init(struct mgmt_http_conn *c, int fd, mgmt_handler_fn handl
 int  mgmt_http_conn_feed(struct mgmt_http_conn *c, const char *data, size_t n);
 void mgmt_http_conn_release(struct mgmt_http_conn *c);
 
-/* Format a response (status line, headers, body; chunked when large) into out. */
+/*
+ * Format a response (status line, headers, body; chunked when large) into
+ * out.  A streamed body (resp->stream) must have been drained into
+ * resp->body first; mgmt_http_stream_drain() does that.
+ */
 void mgmt_http_format(struct mgmt_buf *out, const struct mgmt_resp *resp, bool head,
                       bool keep_alive);
+
+/* Run a stream to its end, appending to out, and release it. */
+void mgmt_http_stream_drain(struct mgmt_stream *s, struct mgmt_buf *out);
 
 const char *mgmt_http_reason(int status);
 

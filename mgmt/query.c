@@ -173,8 +173,8 @@ mgmt_target_param(const struct mgmt_target *t, const char *key)
 
 /* Columns. */
 
-static json_t *
-get_path(json_t *obj, const char *path)
+json_t *
+mgmt_json_path(json_t *obj, const char *path)
 {
 	char   *copy = xstrndup(path, strlen(path));
 	char   *save = NULL;
@@ -209,7 +209,7 @@ add_column(json_t *out, json_t *obj, const char *col, bool deep)
 		json_object_set(out, top, tv);
 		return;
 	}
-	json_t *leaf = get_path(obj, col);
+	json_t *leaf = mgmt_json_path(obj, col);
 	if (leaf == NULL) {
 		if (json_object_get(out, top) == NULL)
 			json_object_set_new(out, top, json_array());
@@ -331,7 +331,7 @@ mgmt_sort(json_t *arr, const char *field, bool reverse)
 	items = xmalloc((n ? n : 1) * sizeof(*items));
 	for (i = 0; i < n; i++) {
 		items[i].v = json_incref(json_array_get(arr, i));
-		items[i].key = field ? get_path(items[i].v, field) : NULL;
+		items[i].key = field ? mgmt_json_path(items[i].v, field) : NULL;
 		items[i].idx = i;
 	}
 	sort_field = field;
@@ -380,58 +380,86 @@ icontains(const char *hay, const char *needle)
 }
 
 int
-mgmt_paginate(json_t *arr, const char *page, const char *page_size, const char *name,
-              bool use_regex, json_t **out, const char **err_error, char *reason_buf,
-              size_t reason_len)
+mgmt_page_parse(struct mgmt_page *pg, const char *page, const char *page_size, const char *name,
+                bool use_regex, const char **err_error, char *reason_buf, size_t reason_len)
 {
-	long    pg, ps = 100;
-	regex_t re;
-	bool    have_re = false;
-
-	if (parse_pos(page, &pg) != 0 || (page_size && parse_pos(page_size, &ps) != 0)) {
+	memset(pg, 0, sizeof(*pg));
+	pg->size = 100;
+	if (parse_pos(page, &pg->page) != 0 || (page_size && parse_pos(page_size, &pg->size) != 0)) {
 		*err_error = "bad_request";
 		snprintf(reason_buf, reason_len, "Pagination parameters are invalid");
 		return -1;
 	}
-	if (pg < 1 || ps < 1 || ps > 500) {
+	if (pg->page < 1 || pg->size < 1 || pg->size > 500) {
 		*err_error = "invalid_pagination_parameters";
 		if (page_size)
 			snprintf(reason_buf, reason_len,
-			         "Invalid pagination parameters: page number %ld, page size %ld", pg, ps);
+			         "Invalid pagination parameters: page number %ld, page size %ld", pg->page,
+			         pg->size);
 		else
 			snprintf(reason_buf, reason_len,
-			         "Invalid pagination parameters: page number %ld, page size undefined", pg);
+			         "Invalid pagination parameters: page number %ld, page size undefined",
+			         pg->page);
 		return -1;
 	}
-	if (name && *name && use_regex) {
-		if (regcomp(&re, name, REG_EXTENDED | REG_NOSUB | REG_ICASE) != 0) {
-			*err_error = "bad_request";
-			snprintf(reason_buf, reason_len, "Pagination parameters are invalid");
-			return -1;
+	if (name && *name) {
+		pg->name = name;
+		if (use_regex) {
+			if (regcomp(&pg->re, name, REG_EXTENDED | REG_NOSUB | REG_ICASE) != 0) {
+				*err_error = "bad_request";
+				snprintf(reason_buf, reason_len, "Pagination parameters are invalid");
+				return -1;
+			}
+			pg->have_re = true;
 		}
-		have_re = true;
 	}
+	return 0;
+}
+
+bool
+mgmt_page_match(const struct mgmt_page *pg, const char *name)
+{
+	if (pg->name == NULL)
+		return true;
+	if (name == NULL)
+		return false;
+	return pg->have_re ? regexec(&pg->re, name, 0, NULL, 0) == 0 : icontains(name, pg->name);
+}
+
+void
+mgmt_page_free(struct mgmt_page *pg)
+{
+	if (pg->have_re)
+		regfree(&pg->re);
+	pg->have_re = false;
+}
+
+int
+mgmt_paginate(json_t *arr, const char *page, const char *page_size, const char *name,
+              bool use_regex, json_t **out, const char **err_error, char *reason_buf,
+              size_t reason_len)
+{
+	struct mgmt_page pg;
+
+	if (mgmt_page_parse(&pg, page, page_size, name, use_regex, err_error, reason_buf,
+	                    reason_len) != 0)
+		return -1;
+	long    ps = pg.size;
 	json_t *filtered = json_array();
 	size_t  i;
 	json_t *v;
 	json_array_foreach (arr, i, v) {
-		const char *nm = json_string_value(json_object_get(v, "name"));
-		if (name && *name) {
-			if (nm == NULL)
-				continue;
-			if (have_re ? regexec(&re, nm, 0, NULL, 0) != 0 : !icontains(nm, name))
-				continue;
-		}
+		if (!mgmt_page_match(&pg, json_string_value(json_object_get(v, "name"))))
+			continue;
 		json_array_append(filtered, v);
 	}
-	if (have_re)
-		regfree(&re);
+	mgmt_page_free(&pg);
 	size_t total = json_array_size(arr), nf = json_array_size(filtered);
-	size_t start = (size_t)(pg - 1) * (size_t)ps;
-	if (start >= nf && pg > 1) {
+	size_t start = (size_t)(pg.page - 1) * (size_t)ps;
+	if (start >= nf && pg.page > 1) {
 		*err_error = "page_out_of_range";
 		snprintf(reason_buf, reason_len, "Page out of range, page: %ld page size: %ld, len: %zu",
-		         pg, ps, nf);
+		         pg.page, ps, nf);
 		json_decref(filtered);
 		return -1;
 	}
@@ -440,8 +468,9 @@ mgmt_paginate(json_t *arr, const char *page, const char *page_size, const char *
 		json_array_append(items, json_array_get(filtered, i));
 	*out = json_pack("{s:I,s:I,s:o,s:I,s:I,s:I,s:I}", "filtered_count", (json_int_t)nf,
 	                 "item_count", (json_int_t)json_array_size(items), "items", items, "page",
-	                 (json_int_t)pg, "page_count", (json_int_t)((nf + (size_t)ps - 1) / (size_t)ps),
-	                 "page_size", (json_int_t)ps, "total_count", (json_int_t)total);
+	                 (json_int_t)pg.page, "page_count",
+	                 (json_int_t)((nf + (size_t)ps - 1) / (size_t)ps), "page_size", (json_int_t)ps,
+	                 "total_count", (json_int_t)total);
 	json_decref(filtered);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #define MGMT_QUERY_H
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,8 @@ char *mgmt_pct_encode(const char *s);
  * as an empty array, as RabbitMQ does.
  */
 json_t *mgmt_columns(json_t *obj, const char *columns, bool deep);
+/* The value at a dotted path in obj (borrowed), or NULL. */
+json_t *mgmt_json_path(json_t *obj, const char *path);
 /* Apply mgmt_columns to each element of an array, in place. */
 void    mgmt_columns_array(json_t *arr, const char *columns);
 
@@ -64,6 +67,26 @@ void    mgmt_columns_array(json_t *arr, const char *columns);
  * strings; missing values first.  Stable.
  */
 void mgmt_sort(json_t *arr, const char *field, bool reverse);
+
+/* Parsed pagination parameters and the name filter. */
+struct mgmt_page {
+	long        page, size;
+	const char *name;    /* borrowed; NULL or "" = no filter */
+	bool        have_re;
+	regex_t     re;      /* use_regex=true: name compiled */
+};
+
+/*
+ * Check and parse page, page_size, name and use_regex into *pg (release
+ * with mgmt_page_free).  Returns 0, or -1 with *err_error and *err_reason
+ * as mgmt_paginate() reports them.
+ */
+int  mgmt_page_parse(struct mgmt_page *pg, const char *page, const char *page_size,
+                     const char *name, bool use_regex, const char **err_error, char *reason_buf,
+                     size_t reason_len);
+/* Does an item's name pass the filter? */
+bool mgmt_page_match(const struct mgmt_page *pg, const char *name);
+void mgmt_page_free(struct mgmt_page *pg);
 
 /*
  * Pagination, on only when page is given (non-NULL).  On success returns

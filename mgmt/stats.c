@@ -35,14 +35,18 @@ static double             last_at;
 static ev_timer           timer;
 static struct ev_loop    *stats_loop;
 
+/* "q" vhost NUL name: the key of a queue's sample; 0 if it does not fit. */
 static size_t
 qkey(char *buf, size_t cap, const char *vhost, struct amqp_bytes name)
 {
-	int n = snprintf(buf, cap, "q%s", vhost);
-	size_t k = (size_t)n + 1;
-	if (k + name.len > cap)
+	size_t vl = strlen(vhost);
+	size_t k = vl + 2;
+
+	if (k > cap || name.len > cap - k)
 		return 0;
-	buf[n] = '\0';
+	buf[0] = 'q';
+	memcpy(buf + 1, vhost, vl);
+	buf[vl + 1] = '\0';
 	memcpy(buf + k, name.ptr, name.len);
 	return k + name.len;
 }
@@ -279,6 +283,17 @@ mgmt_stats_queue_rate(const char *vhost, struct amqp_bytes name, int which)
 	struct sample *s = kl ? get_sample(key, kl, false) : NULL;
 
 	return s ? s->rate[which] : 0.0;
+}
+
+void
+mgmt_stats_queue_rates(const char *vhost, struct amqp_bytes name, double *rates)
+{
+	char           key[600];
+	size_t         kl = qkey(key, sizeof(key), vhost, name);
+	struct sample *s = kl ? get_sample(key, kl, false) : NULL;
+
+	for (int i = 0; i < MGMT_Q_NSTATS; i++)
+		rates[i] = s ? s->rate[i] : 0.0;
 }
 
 double

@@ -37,6 +37,8 @@ void mgmt_stats_sample(void);
 
 /* Rates (per second, over the last interval) of one object; 0 when unknown. */
 double mgmt_stats_queue_rate(const char *vhost, struct amqp_bytes name, int which);
+/* All of a queue's rates at once: rates[MGMT_Q_NSTATS]. */
+void   mgmt_stats_queue_rates(const char *vhost, struct amqp_bytes name, double *rates);
 double mgmt_stats_conn_rate(uint64_t conn_id, int which);
 double mgmt_stats_chan_rate(uint64_t conn_id, uint16_t chan, int which);
 /* Totals for everything (vhost NULL) or one vhost. */
