@@ -871,10 +871,45 @@ basic_qos_m(struct chan *ch, struct amqp_basic_qos *m)
 	conn_send_method(ch->c, ch->id, AMQP_BASIC_QOS_OK_METHOD, &qok);
 }
 
+/*
+ * A new consumer with the requested tag, or a server-generated amq.ctag-
+ * one; NULL (the channel failed with 530) if the tag is in use.
+ */
+static struct consumer *
+consumer_new(struct chan *ch, struct amqp_bytes requested)
+{
+	char              tag[64];
+	struct amqp_bytes t = requested;
+
+	if (t.len == 0) {
+		random_tag(tag, sizeof(tag), "amq.ctag-");
+		t = amqp_cstr(tag);
+	}
+	if (hmap_get(&ch->consumers_by_tag, t)) {
+		chan_fail(ch, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME_METHOD,
+		          "attempt to reuse consumer tag '%.*s'", (int)t.len, (const char *)t.ptr);
+		return NULL;
+	}
+	struct consumer *c = xcalloc(1, sizeof(*c));
+	c->ch = ch;
+	c->tag = bytes_dup(t);
+	return c;
+}
+
+/* Make c one of the channel's consumers and answer basic.consume. */
+static void
+consumer_register(struct chan *ch, struct consumer *c, bool nowait)
+{
+	hmap_put(&ch->consumers_by_tag, c->tag, c);
+	list_add_tail(&ch->consumers, &c->chlink);
+	struct amqp_basic_consume_ok cok = { .consumer_tag = c->tag };
+	ok(ch, nowait, AMQP_BASIC_CONSUME_OK_METHOD, &cok);
+}
+
 static void
 reply_to_consume(struct chan *ch, struct amqp_basic_consume *m)
 {
-	char tag[64];
+	struct consumer *c;
 
 	if (!m->no_ack) {
 		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,
@@ -886,17 +921,8 @@ reply_to_consume(struct chan *ch, struct amqp_basic_consume *m)
 		          "reply consumer already set");
 		return;
 	}
-	if (m->consumer_tag.len == 0)
-		random_tag(tag, sizeof(tag), "amq.ctag-");
-	struct amqp_bytes t = m->consumer_tag.len ? m->consumer_tag : amqp_cstr(tag);
-	if (hmap_get(&ch->consumers_by_tag, t)) {
-		chan_fail(ch, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME_METHOD,
-		          "attempt to reuse consumer tag '%.*s'", (int)t.len, (const char *)t.ptr);
+	if ((c = consumer_new(ch, m->consumer_tag)) == NULL)
 		return;
-	}
-	struct consumer *c = xcalloc(1, sizeof(*c));
-	c->ch = ch;
-	c->tag = bytes_dup(t);
 	c->no_ack = true;
 	if (ch->reply_key.len == 0) {
 		char key[64];
@@ -905,10 +931,7 @@ reply_to_consume(struct chan *ch, struct amqp_basic_consume *m)
 	}
 	hmap_put(&broker.reply_to, ch->reply_key, c);
 	ch->reply_consumer = c;
-	hmap_put(&ch->consumers_by_tag, c->tag, c);
-	list_add_tail(&ch->consumers, &c->chlink);
-	struct amqp_basic_consume_ok cok = { .consumer_tag = c->tag };
-	ok(ch, m->nowait, AMQP_BASIC_CONSUME_OK_METHOD, &cok);
+	consumer_register(ch, c, m->nowait);
 }
 
 static void
@@ -916,7 +939,7 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 {
 	struct broker_err err;
 	struct queue     *q;
-	char              tag[64];
+	struct consumer  *c;
 	struct amqp_field prio;
 	int64_t           p = 0;
 
@@ -936,17 +959,8 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 			return;
 		}
 	}
-	if (m->consumer_tag.len == 0)
-		random_tag(tag, sizeof(tag), "amq.ctag-");
-	struct amqp_bytes t = m->consumer_tag.len ? m->consumer_tag : amqp_cstr(tag);
-	if (hmap_get(&ch->consumers_by_tag, t)) {
-		chan_fail(ch, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME_METHOD,
-		          "attempt to reuse consumer tag '%.*s'", (int)t.len, (const char *)t.ptr);
+	if ((c = consumer_new(ch, m->consumer_tag)) == NULL)
 		return;
-	}
-	struct consumer *c = xcalloc(1, sizeof(*c));
-	c->ch = ch;
-	c->tag = bytes_dup(t);
 	c->args = bytes_dup(m->arguments);
 	c->no_ack = m->no_ack;
 	c->exclusive = m->exclusive;
@@ -957,10 +971,7 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 		fail_err(ch, &err, AMQP_BASIC_CONSUME_METHOD);
 		return;
 	}
-	hmap_put(&ch->consumers_by_tag, c->tag, c);
-	list_add_tail(&ch->consumers, &c->chlink);
-	struct amqp_basic_consume_ok cok = { .consumer_tag = c->tag };
-	ok(ch, m->nowait, AMQP_BASIC_CONSUME_OK_METHOD, &cok);
+	consumer_register(ch, c, m->nowait);
 }
 
 static void
