@@ -109,6 +109,22 @@ queue_json(struct queue *q, bool single)
 	json_object_set_new(o, "messages_paged_out", json_integer(0));
 	json_object_set_new(o, "head_message_timestamp", json_null());
 	json_object_set_new(o, "recoverable_slaves", json_null());
+	if (q->type != QUEUE_CLASSIC) {
+		/* one node: it leads, it is the only member, and it is online */
+		json_object_set_new(o, "members", json_pack("[s]", mgmt_node_name()));
+		json_object_set_new(o, "online", json_pack("[s]", mgmt_node_name()));
+	}
+	if (q->type == QUEUE_QUORUM) {
+		json_object_set_new(o, "leader", json_string(mgmt_node_name()));
+		json_object_set_new(o, "messages_dlx", json_integer((json_int_t)q->ndlx));
+		json_object_set_new(o, "message_bytes_dlx", json_integer((json_int_t)q->dlx_bytes));
+		json_object_set_new(o, "message_bytes_persistent", json_integer((json_int_t)q->bytes));
+		json_object_set_new(o, "messages_persistent",
+		                    json_integer((json_int_t)(q->count + q->unacked)));
+		json_object_set_new(o, "single_active_consumer_ctag",
+		                    q->opts.single_active && q->active ? mgmt_bytes_json(q->active->tag) :
+		                                                         json_null());
+	}
 	uint64_t deliver = q->stat_delivered;
 	mgmt_set_stat(ms, "ack", q->stat_acked, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_ACK));
 	mgmt_set_stat(ms, "deliver", deliver, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_DELIVER));

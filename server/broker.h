@@ -108,7 +108,16 @@ struct queue_opts {
 	struct amqp_bytes   dlx, dlrk;        /* borrowed from the queue's args */
 	uint8_t             max_priority;     /* 0 = not a priority queue */
 	bool                single_active;
+	bool                dlx_at_least_once; /* quorum: x-dead-letter-strategy at-least-once */
 };
+
+/*
+ * x-queue-type.  Quorum queues are classic queues with RabbitMQ's quorum
+ * semantics (always durable, every message on disk, returns to the back,
+ * x-delivery-count); streams are append-only logs read by offset
+ * (server/stream.c).
+ */
+enum queue_type { QUEUE_CLASSIC, QUEUE_QUORUM, QUEUE_STREAM };
 
 struct consumer {
 	struct list       qlink;  /* in q->consumers */
@@ -128,6 +137,7 @@ struct queue {
 	struct amqp_bytes name; /* owned */
 	struct vhost     *vh;
 	bool              durable, exclusive, auto_delete, deleted, had_consumer;
+	enum queue_type   type;
 	struct conn      *owner; /* exclusive owner, borrowed: cleared when it closes */
 	struct amqp_bytes args;  /* owned, encoded table body */
 	uint32_t          refs;  /* the vhost's map + each unacked delivery */
@@ -158,6 +168,16 @@ struct queue {
 	uint32_t          route_mark;
 
 	uint64_t          stat_published, stat_delivered, stat_acked, stat_redelivered;
+
+	/* quorum, at-least-once dead-lettering: messages no queue took yet */
+	struct dlx_pending {
+		struct msg *m;          /* ref held */
+		uint64_t    store_id;   /* still in the log: acked once a queue has it */
+		const char *reason;     /* static string */
+	}                *dlx;
+	size_t            ndlx, dlx_cap;
+	uint64_t          dlx_bytes;
+	ev_timer          dlx_timer;
 };
 
 /* Global engine state. */
@@ -257,6 +277,11 @@ struct queue *queue_find(struct vhost *vh, struct amqp_bytes name);
 int  queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durable,
                    bool exclusive, bool auto_delete, struct amqp_bytes args,
                    struct conn *owner, struct queue **out, struct broker_err *err);
+/* The type x-queue-type asks for (classic when absent), and its name. */
+enum queue_type queue_type_of(struct amqp_bytes args);
+const char     *queue_type_name(enum queue_type t);
+/* x-max-age ("7D", "30m", ...) in ms: 0, or -1 if malformed. */
+int             queue_parse_age(struct amqp_bytes v, int64_t *ms);
 /* Checks that conn may use q (exclusive queues): 0 or 405. */
 int  queue_check_access(struct queue *q, struct conn *c, struct broker_err *err);
 /* May q be deleted with these flags?  0 or 406 (in use, not empty). */
@@ -298,8 +323,17 @@ void queue_requeue(struct queue *q, const struct qentry *e);
  * expired ones on the way; false if there is none.
  */
 bool queue_pop(struct queue *q, struct qentry *e);
-/* Dead-letter m (ref passes) with reason "rejected", "expired", "maxlen", ... */
-void queue_dead_letter(struct queue *q, struct msg *m, const char *reason);
+/*
+ * Dead-letter m (ref passes) with reason "rejected", "expired", "maxlen",
+ * ... (a static string).  True if a queue took it.
+ */
+bool queue_dead_letter(struct queue *q, struct msg *m, const char *reason);
+/*
+ * A message leaves q for good and is dead-lettered: its record (store_id)
+ * is acked, except under a quorum queue's at-least-once strategy, where
+ * the message waits in q (retried) until a queue takes it.  m's ref passes.
+ */
+void queue_dead_letter_entry(struct queue *q, struct msg *m, uint64_t store_id, const char *reason);
 /* Re-read a queue's arguments and the policies that apply to it. */
 void queue_apply_policy(struct queue *q);
 /* A vhost limit ("max-connections", "max-queues") or -1 when it has none. */

@@ -204,8 +204,7 @@ settle(struct chan *ch, struct unacked *u, enum settle how)
 		if (how == SETTLE_REQUEUE) {
 			queue_requeue(q, &u->e);
 		} else if (how == SETTLE_DISCARD) {
-			persist_ack(q, u->e.store_id);
-			queue_dead_letter(q, u->e.m, "rejected");
+			queue_dead_letter_entry(q, u->e.m, u->e.store_id, "rejected");
 		} else {
 			q->stat_acked++;
 			persist_ack(q, u->e.store_id);
@@ -436,10 +435,11 @@ chan_can_deliver(const struct chan *ch, const struct consumer *c)
 }
 
 /*
- * The properties a delivery carries: the message's own, plus, on a queue
- * with a delivery limit, the x-delivery-count header RabbitMQ's quorum
- * queues add to a redelivered message (the deliveries before this one).
- * Only redeliveries pay for the re-encoding; buf is scratch.
+ * The properties a delivery carries: the message's own, plus the
+ * x-delivery-count header (the deliveries before this one) that RabbitMQ's
+ * quorum queues add to every delivery, and that a classic queue with a
+ * delivery limit adds to redeliveries.  Only those pay for the
+ * re-encoding; buf is scratch.
  */
 static struct amqp_bytes
 delivery_props(const struct queue *q, const struct qentry *e, uint8_t *buf, size_t cap)
@@ -451,7 +451,7 @@ delivery_props(const struct queue *q, const struct qentry *e, uint8_t *buf, size
 	struct amqp_bytes       key;
 	struct amqp_field       v;
 
-	if (q == NULL || q->opts.delivery_limit < 0 || e->deliveries < 2 ||
+	if (q == NULL || (q->type != QUEUE_QUORUM && (q->opts.delivery_limit < 0 || e->deliveries < 2)) ||
 	    amqp_props_decode(msg_props(e->m), &p) != 0)
 		return msg_props(e->m);
 	amqp_wbuf_init(&hw, hbuf, sizeof(hbuf));
@@ -949,6 +949,12 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 	}
 	if ((q = usable_queue(ch, m->queue, AUTH_READ, AMQP_BASIC_CONSUME_METHOD)) == NULL)
 		return;
+	if (q->type == QUEUE_QUORUM && ch->prefetch_global) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_CONSUME_METHOD,
+		          "queue '%.*s' in vhost '%s' does not support global qos", (int)q->name.len,
+		          (const char *)q->name.ptr, vh(ch)->name);
+		return;
+	}
 	if (amqp_table_get(m->arguments, "x-priority", &prio) == 1) {
 		if (!amqp_field_as_int(&prio, &p) || p < INT32_MIN || p > INT32_MAX) {
 			chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,

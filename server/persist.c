@@ -234,7 +234,8 @@ persist_append(struct queue *q, const struct msg *m)
 	uint64_t          id;
 	int               err;
 
-	if (q->sq == NULL || !m->persistent || loading)
+	/* a quorum queue keeps every message on disk, whatever its delivery mode */
+	if (q->sq == NULL || (!m->persistent && q->type != QUEUE_QUORUM) || loading)
 		return 0;
 	if (n > reccap) {
 		reccap = n < 65536 ? 65536 : n;

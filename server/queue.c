@@ -116,11 +116,13 @@ take_head(struct queue *q, struct qring *r, struct qentry *e)
 void
 queue_discard(struct queue *q, struct qentry *e, const char *reason)
 {
-	persist_ack(q, e->store_id);
-	if (reason && e->m)
-		queue_dead_letter(q, e->m, reason);
-	else if (e->m)
-		msg_unref(e->m);
+	if (reason && e->m) {
+		queue_dead_letter_entry(q, e->m, e->store_id, reason);
+	} else {
+		persist_ack(q, e->store_id);
+		if (e->m)
+			msg_unref(e->m);
+	}
 	e->m = NULL;
 }
 
@@ -144,14 +146,16 @@ page_in(struct queue *q, struct qentry *e)
 static void
 drop_entry(struct queue *q, struct qentry *e, const char *reason)
 {
-	persist_ack(q, e->store_id);
 	if (e->m == NULL && q->opts.has_dlx)
 		page_in(q, e);
 	if (e->m)
-		queue_dead_letter(q, e->m, reason);
+		queue_dead_letter_entry(q, e->m, e->store_id, reason);
+	else
+		persist_ack(q, e->store_id);
 }
 
 static void arm_ttl(struct queue *q);
+static void dlx_free(struct queue *q);
 
 /* Drop expired messages at the head of each ring (dead-lettered "expired"). */
 static void
@@ -246,9 +250,12 @@ queue_push(struct queue *q, struct msg *m)
 
 	if (q->opts.overflow != OVERFLOW_DROP_HEAD &&
 	    (q->opts.max_length >= 0 || q->opts.max_length_bytes >= 0)) {
-		/* rabbit_classic_queue: refuse when the queue is already at its limit */
-		if ((q->opts.max_length >= 0 && q->count >= (uint64_t)q->opts.max_length) ||
-		    (q->opts.max_length_bytes >= 0 && q->bytes >= (uint64_t)q->opts.max_length_bytes)) {
+		/* rabbit_classic_queue refuses when the queue is already at its limit,
+		 * rabbit_fifo (quorum) only once it is over it */
+		uint64_t slack = q->type == QUEUE_QUORUM ? 1 : 0;
+		if ((q->opts.max_length >= 0 && q->count >= (uint64_t)q->opts.max_length + slack) ||
+		    (q->opts.max_length_bytes >= 0 &&
+		     q->bytes >= (uint64_t)q->opts.max_length_bytes + slack)) {
 			if (q->opts.overflow == OVERFLOW_REJECT_PUBLISH_DLX)
 				queue_dead_letter(q, msg_ref(m), "maxlen");
 			return -1;
@@ -352,6 +359,22 @@ queue_requeue(struct queue *q, const struct qentry *re)
 	struct qring *r = ring_for(q, re->m);
 	if (r->count == r->cap)
 		grow(r);
+	if (q->type == QUEUE_QUORUM) {
+		/* rabbit_fifo: a returned message goes to the back of the queue */
+		struct qentry *e = at(r, r->count);
+		*e = *re;
+		e->seq = q->next_seq++;
+		e->redelivered = 1;
+		r->count++;
+		q->count++;
+		q->bytes += e->size;
+		q->mem_bytes += e->size;
+		q->stat_redelivered++;
+		if (r->count == 1 && e->expires_at)
+			arm_ttl(q);
+		queue_schedule(q);
+		return;
+	}
 	/* Find the first entry with a larger seq; requeues usually land at the front. */
 	size_t lo = 0, hi = r->count;
 	while (lo < hi) {
@@ -487,6 +510,7 @@ queue_destroy(struct queue *q)
 	q->deleted = true;
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
 	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
+	dlx_free(q);
 	q->active = NULL;
 	list_for_each_safe (it, tmp, &q->consumers) {
 		struct consumer *c = container_of(it, struct consumer, qlink);
@@ -632,14 +656,34 @@ validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
 		} else if (KEY("x-queue-type")) {
 			if (v.kind != 'S')
 				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
-			if (amqp_bytes_eq_cstr(v.v.str, "quorum") || amqp_bytes_eq_cstr(v.v.str, "stream"))
-				return broker_fail(err, AMQP_PRECONDITION_FAILED,
-				                   "invalid arg 'x-queue-type' for %s: %.*s queues are not "
-				                   "supported by warren yet", what, (int)v.v.str.len,
-				                   (const char *)v.v.str.ptr);
-			if (!amqp_bytes_eq_cstr(v.v.str, "classic"))
+			if (!amqp_bytes_eq_cstr(v.v.str, "classic") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "quorum") && !amqp_bytes_eq_cstr(v.v.str, "stream"))
 				return BAD("\"unsupported queue type '%.*s'\"", (int)v.v.str.len,
 				           (const char *)v.v.str.ptr);
+		} else if (KEY("x-quorum-initial-group-size") || KEY("x-initial-cluster-size") ||
+		           KEY("x-max-in-memory-length") || KEY("x-max-in-memory-bytes") ||
+		           KEY("x-stream-max-segment-size-bytes")) {
+			if (!isint)
+				return BAD("\"expected integer, got %s\"", exchange_field_type_name(v.kind));
+			if (n < 0)
+				return BAD("{value_negative,%lld}", (long long)n);
+		} else if (KEY("x-dead-letter-strategy")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+			if (!amqp_bytes_eq_cstr(v.v.str, "at-most-once") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "at-least-once"))
+				return BAD("%s", "invalid_dlx_strategy");
+		} else if (KEY("x-queue-leader-locator")) {
+			if (v.kind != 'S')
+				return BAD("{unacceptable_type,%s}", exchange_field_type_name(v.kind));
+			if (!amqp_bytes_eq_cstr(v.v.str, "client-local") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "balanced") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "random") &&
+			    !amqp_bytes_eq_cstr(v.v.str, "least-leaders"))
+				return BAD("%s", "invalid_queue_locator_arg");
+		} else if (KEY("x-max-age")) {
+			if (v.kind != 'S' || queue_parse_age(v.v.str, &n) != 0)
+				return BAD("%s", "invalid_max_age");
 		}
 #undef KEY
 #undef BAD
@@ -651,6 +695,129 @@ validate_args(struct amqp_bytes args, const char *what, struct broker_err *err)
 		                   "invalid arg 'x-dead-letter-routing-key' for %s: "
 		                   "routing_key_but_no_dlx_defined", what);
 	return 0;
+}
+
+enum queue_type
+queue_type_of(struct amqp_bytes args)
+{
+	struct amqp_field f;
+
+	if (amqp_table_get(args, "x-queue-type", &f) == 1 && f.kind == 'S') {
+		if (amqp_bytes_eq_cstr(f.v.str, "quorum"))
+			return QUEUE_QUORUM;
+		if (amqp_bytes_eq_cstr(f.v.str, "stream"))
+			return QUEUE_STREAM;
+	}
+	return QUEUE_CLASSIC;
+}
+
+const char *
+queue_type_name(enum queue_type t)
+{
+	return t == QUEUE_QUORUM ? "quorum" : t == QUEUE_STREAM ? "stream" : "classic";
+}
+
+/*
+ * The arguments RabbitMQ knows (rabbit_amqqueue:declare_args/0) and which
+ * of them each queue type takes (its capabilities); a known argument
+ * another type takes is refused with RabbitMQ's text.  Unknown arguments
+ * pass, as in RabbitMQ.  x-delivery-limit on classic queues is warren's.
+ */
+static const char *const known_args[] = {
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
+	"x-max-priority", "x-overflow", "x-queue-mode", "x-single-active-consumer", "x-queue-type",
+	"x-quorum-initial-group-size", "x-max-age", "x-stream-max-segment-size-bytes",
+	"x-initial-cluster-size", "x-queue-master-locator", "x-queue-leader-locator",
+	"x-dead-letter-strategy", "x-delivery-limit", NULL
+};
+static const char *const classic_args[] = {
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-single-active-consumer", "x-queue-type", "x-queue-master-locator", "x-delivery-limit", NULL
+};
+static const char *const quorum_args[] = {
+	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-dead-letter-strategy",
+	"x-expires", "x-max-length", "x-max-length-bytes", "x-max-in-memory-length",
+	"x-max-in-memory-bytes", "x-overflow", "x-single-active-consumer", "x-queue-type",
+	"x-quorum-initial-group-size", "x-delivery-limit", "x-message-ttl",
+	"x-queue-leader-locator", NULL
+};
+static const char *const stream_args[] = {
+	"x-max-length-bytes", "x-queue-type", "x-max-age", "x-stream-max-segment-size-bytes",
+	"x-initial-cluster-size", "x-queue-leader-locator", NULL
+};
+
+static bool
+in_list(const char *const *list, struct amqp_bytes key)
+{
+	for (; *list; list++)
+		if (amqp_bytes_eq_cstr(key, *list))
+			return true;
+	return false;
+}
+
+static int
+check_type_args(enum queue_type t, struct amqp_bytes args, const char *what,
+                struct broker_err *err)
+{
+	const char *const *caps = t == QUEUE_QUORUM ? quorum_args :
+	                          t == QUEUE_STREAM ? stream_args : classic_args;
+	struct amqp_table_iter it;
+	struct amqp_bytes      key;
+	struct amqp_field      v;
+
+	amqp_table_iter_init(&it, args);
+	while (amqp_table_next(&it, &key, &v) == 1)
+		if (in_list(known_args, key) && !in_list(caps, key))
+			return broker_fail(err, AMQP_PRECONDITION_FAILED,
+			                   "invalid arg '%.*s' for %s of queue type rabbit_%s_queue",
+			                   (int)key.len, (const char *)key.ptr, what, queue_type_name(t));
+	return 0;
+}
+
+/* rabbit_quorum_queue / rabbit_stream_queue: what a new queue of the type must be. */
+static int
+check_type_props(enum queue_type t, bool durable, bool exclusive, bool auto_delete,
+                 const char *what, struct broker_err *err)
+{
+	const char *bad = auto_delete ? "auto-delete" : exclusive ? "exclusive-owner" :
+	                  !durable    ? "non-durable" : NULL;
+
+	if (t == QUEUE_CLASSIC || bad == NULL)
+		return 0;
+	return broker_fail(err, AMQP_PRECONDITION_FAILED, "invalid property '%s' for %s", bad, what);
+}
+
+/*
+ * x-max-age: a positive number and one unit of Y, M, D, h, m, s, as
+ * RabbitMQ reads it (rabbit_amqqueue:check_max_age); *ms gets milliseconds.
+ */
+int
+queue_parse_age(struct amqp_bytes v, int64_t *ms)
+{
+	static const struct { char unit; int64_t ms; } units[] = {
+		{ 'Y', 365LL * 86400000 }, { 'M', 30LL * 86400000 }, { 'D', 86400000 },
+		{ 'h', 3600000 }, { 'm', 60000 }, { 's', 1000 },
+	};
+	int64_t n = 0;
+	size_t  i;
+
+	if (v.len < 2 || v.len > 19)
+		return -1;
+	for (i = 0; i + 1 < v.len; i++) {
+		if (v.ptr[i] < '0' || v.ptr[i] > '9')
+			return -1;
+		n = n * 10 + (v.ptr[i] - '0');
+	}
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (v.ptr[v.len - 1] == units[u].unit) {
+			if (n > INT64_MAX / units[u].ms)
+				return -1;
+			*ms = n * units[u].ms;
+			return 0;
+		}
+	return -1;
 }
 
 /* Read the lifecycle arguments (already validated) into opts. */
@@ -693,6 +860,8 @@ parse_opts(struct amqp_bytes args, struct queue_opts *o)
 	}
 	if (amqp_table_get(args, "x-single-active-consumer", &f) == 1 && f.kind == 't')
 		o->single_active = f.v.b;
+	if (amqp_table_get(args, "x-dead-letter-strategy", &f) == 1 && f.kind == 'S')
+		o->dlx_at_least_once = amqp_bytes_eq_cstr(f.v.str, "at-least-once");
 }
 
 static void
@@ -728,8 +897,9 @@ static void
 apply_policies(struct queue *q)
 {
 	const char          *vh = q->vh->name, *name = (const char *)q->name.ptr;
-	const struct policy *p = policy_match(vh, name, true, "classic", false);
-	const struct policy *op = policy_match(vh, name, true, "classic", true);
+	const char          *type = queue_type_name(q->type);
+	const struct policy *p = policy_match(vh, name, true, type, false);
+	const struct policy *op = policy_match(vh, name, true, type, true);
 	struct queue_opts   *o = &q->opts;
 
 	for (int i = 0; i < 2; i++) {
@@ -782,8 +952,32 @@ queue_apply_policy(struct queue *q)
 static const char *const queue_equiv_keys[] = {
 	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
 	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
-	"x-queue-type", "x-single-active-consumer", "x-delivery-limit", NULL
+	"x-single-active-consumer", "x-delivery-limit", NULL
 };
+
+/*
+ * x-queue-type on a redeclaration, as RabbitMQ 3.10 compares it: an
+ * absent type means classic; two types named on both sides that differ
+ * get rabbit_queue_type's short text, the other mismatches the usual one.
+ */
+static int
+type_equivalent(struct amqp_bytes have, struct amqp_bytes want, const char *what,
+                struct broker_err *err)
+{
+	static const char *const key[] = { "x-queue-type", NULL };
+	struct amqp_field        a, b;
+	bool                     ha = amqp_table_get(have, "x-queue-type", &a) == 1 && a.kind == 'S';
+	bool                     hb = amqp_table_get(want, "x-queue-type", &b) == 1 && b.kind == 'S';
+
+	if (queue_type_of(have) == queue_type_of(want))
+		return 0;
+	if (ha && hb)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED,
+		                   "inequivalent arg 'x-queue-type' for %s: received '%.*s' but current is "
+		                   "'%.*s'", what, (int)b.v.str.len, (const char *)b.v.str.ptr,
+		                   (int)a.v.str.len, (const char *)a.v.str.ptr);
+	return exchange_args_equivalent(have, want, key, what, err);
+}
 
 int
 queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durable,
@@ -831,7 +1025,8 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 			                   q->auto_delete ? "true" : "false");
 		if ((rc = validate_args(args, what, err)) != 0)
 			return rc;
-		if ((rc = exchange_args_equivalent(q->args, args, queue_equiv_keys, what, err)) != 0)
+		if ((rc = type_equivalent(q->args, args, what, err)) != 0 ||
+		    (rc = exchange_args_equivalent(q->args, args, queue_equiv_keys, what, err)) != 0)
 			return rc;
 		queue_touch(q);
 		*out = q;
@@ -842,6 +1037,14 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 		                   "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.len,
 		                   (const char *)name.ptr);
 	if ((rc = validate_args(args, what, err)) != 0)
+		return rc;
+	enum queue_type type = queue_type_of(args);
+	if (type != QUEUE_CLASSIC && !named_by_client)
+		return broker_fail(err, AMQP_PRECONDITION_FAILED,
+		                   "Cannot declare a server-named queue for type rabbit_%s_queue",
+		                   queue_type_name(type));
+	if ((rc = check_type_args(type, args, what, err)) != 0 ||
+	    (rc = check_type_props(type, durable, exclusive, auto_delete, what, err)) != 0)
 		return rc;
 	int64_t limit = broker_vhost_limit(vh, "max-queues");
 	if (limit >= 0 && (int64_t)vh->queues.count >= limit)
@@ -855,6 +1058,7 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 	q->durable = durable;
 	q->exclusive = exclusive;
 	q->auto_delete = auto_delete;
+	q->type = type;
 	q->args = bytes_dup(args);
 	q->refs = 1;
 	parse_opts(q->args, &q->opts);
@@ -1104,9 +1308,85 @@ build_headers(struct queue *q, const struct msg *m, const struct amqp_basic_prop
 	return w.overflow ? 0 : w.len;
 }
 
+#define DLX_RETRY 1.0 /* seconds between attempts to place at-least-once dead letters */
+
+static bool
+at_least_once(const struct queue *q)
+{
+	/* RabbitMQ falls back to at-most-once unless overflow is reject-publish */
+	return q->type == QUEUE_QUORUM && q->opts.dlx_at_least_once && q->opts.has_dlx &&
+	       q->opts.overflow == OVERFLOW_REJECT_PUBLISH;
+}
+
+static void
+dlx_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct queue *q = container_of(w, struct queue, dlx_timer);
+	size_t        keep = 0;
+
+	(void)loop;
+	(void)revents;
+	queue_ref(q);
+	for (size_t i = 0; i < q->ndlx && !q->deleted; i++) {
+		struct dlx_pending d = q->dlx[i];
+		if (queue_dead_letter(q, msg_ref(d.m), d.reason)) {
+			persist_ack(q, d.store_id);
+			q->dlx_bytes -= d.m->body_len;
+			msg_unref(d.m);
+		} else {
+			q->dlx[keep++] = d;
+		}
+	}
+	if (!q->deleted) {
+		q->ndlx = keep;
+		if (q->ndlx == 0)
+			ev_timer_stop(EV_DEFAULT, &q->dlx_timer);
+	}
+	queue_unref(q);
+}
+
+static void
+dlx_free(struct queue *q)
+{
+	for (size_t i = 0; i < q->ndlx; i++)
+		msg_unref(q->dlx[i].m);
+	free(q->dlx);
+	q->dlx = NULL;
+	q->ndlx = q->dlx_cap = 0;
+	q->dlx_bytes = 0;
+	ev_timer_stop(EV_DEFAULT, &q->dlx_timer);
+}
+
 void
+queue_dead_letter_entry(struct queue *q, struct msg *m, uint64_t store_id, const char *reason)
+{
+	if (!at_least_once(q) || q->deleted) {
+		persist_ack(q, store_id);
+		queue_dead_letter(q, m, reason);
+		return;
+	}
+	if (queue_dead_letter(q, msg_ref(m), reason)) {
+		persist_ack(q, store_id);
+		msg_unref(m);
+		return;
+	}
+	if (q->ndlx == q->dlx_cap) {
+		q->dlx_cap = q->dlx_cap ? q->dlx_cap * 2 : 16;
+		q->dlx = xrealloc(q->dlx, q->dlx_cap * sizeof(*q->dlx));
+	}
+	q->dlx[q->ndlx++] = (struct dlx_pending){ m, store_id, reason };
+	q->dlx_bytes += m->body_len;
+	if (!ev_is_active(&q->dlx_timer)) {
+		ev_timer_init(&q->dlx_timer, dlx_retry_cb, DLX_RETRY, DLX_RETRY);
+		ev_timer_start(EV_DEFAULT, &q->dlx_timer);
+	}
+}
+
+bool
 queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
 {
+	bool placed = false;
+
 	static uint8_t           hbuf[65536], pbuf[70000];
 	static struct queue    **route;
 	static size_t            route_cap;
@@ -1116,12 +1396,12 @@ queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
 	if (!q->opts.has_dlx || (x = exchange_find(q->vh, q->opts.dlx)) == NULL ||
 	    amqp_props_decode(msg_props(m), &p) != 0) {
 		msg_unref(m);
-		return;
+		return false;
 	}
 	size_t hlen = build_headers(q, m, &p, reason, hbuf, sizeof(hbuf));
 	if (hlen == 0) {
 		msg_unref(m);
-		return;
+		return false;
 	}
 	p.flags |= AMQP_PROP_HEADERS;
 	p.headers = (struct amqp_bytes){ hlen, hbuf };
@@ -1131,13 +1411,13 @@ queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
 	amqp_props_encode(&w, &p);
 	if (w.overflow) {
 		msg_unref(m);
-		return;
+		return false;
 	}
 	struct amqp_bytes rk = q->opts.has_dlrk ? q->opts.dlrk : msg_routing_key(m);
 	struct msg       *dm = msg_new(q->opts.dlx, rk, (struct amqp_bytes){ w.len, pbuf }, m->body_len);
 	if (dm == NULL) {
 		msg_unref(m);
-		return;
+		return false;
 	}
 	memcpy(dm->body, m->body, m->body_len);
 	dm->body_filled = m->body_len;
@@ -1158,9 +1438,11 @@ queue_dead_letter(struct queue *q, struct msg *m, const char *reason)
 	for (size_t i = 0; i < n; i++) {
 		if (check_cycles && deaths.kind == 'A' && is_cycle(deaths.v.array, targets[i]->name))
 			continue;
-		queue_push(targets[i], dm);
+		if (queue_push(targets[i], dm) == 0)
+			placed = true;
 	}
 	if (targets != local)
 		free(targets);
 	msg_unref(dm);
+	return placed;
 }
