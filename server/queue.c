@@ -359,27 +359,13 @@ queue_requeue(struct queue *q, const struct qentry *re)
 	struct qring *r = ring_for(q, re->m);
 	if (r->count == r->cap)
 		grow(r);
-	if (q->type == QUEUE_QUORUM) {
-		/* rabbit_fifo: a returned message goes to the back of the queue */
-		struct qentry *e = at(r, r->count);
-		*e = *re;
-		e->seq = q->next_seq++;
-		e->redelivered = 1;
-		r->count++;
-		q->count++;
-		q->bytes += e->size;
-		q->mem_bytes += e->size;
-		q->stat_redelivered++;
-		if (r->count == 1 && e->expires_at)
-			arm_ttl(q);
-		queue_schedule(q);
-		return;
-	}
+	/* rabbit_fifo (quorum) puts a returned message at the back of the queue */
+	uint64_t seq = q->type == QUEUE_QUORUM ? q->next_seq++ : re->seq;
 	/* Find the first entry with a larger seq; requeues usually land at the front. */
 	size_t lo = 0, hi = r->count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (at(r, mid)->seq < re->seq)
+		if (at(r, mid)->seq < seq)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -392,6 +378,7 @@ queue_requeue(struct queue *q, const struct qentry *re)
 	}
 	struct qentry *e = at(r, lo);
 	*e = *re;
+	e->seq = seq;
 	e->redelivered = 1;
 	r->count++;
 	q->count++;
