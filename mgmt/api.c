@@ -23,6 +23,7 @@
 
 #include "mgmt/api.h"
 #include "mgmt/stats.h"
+#include "mgmt/www.h"
 #include "server/config.h"
 #include "server/def.h"
 #include "server/inspect.h"
@@ -1101,6 +1102,8 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	const struct route *r = NULL;
 	unsigned allowed = 0;
 
+	if (mgmt_www_handle(req, resp))
+		return; /* the console's files: no login, as RabbitMQ's */
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.req = req;
 	ctx.resp = resp;
