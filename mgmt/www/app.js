@@ -38,6 +38,11 @@ function add(el, kids) {
   return el;
 }
 
+/* Append kids (nodes, text, nested arrays; null and false are skipped). */
+function put(el, ...kids) {
+  return add(el, kids);
+}
+
 function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;
@@ -383,8 +388,10 @@ class Chart {
       g.beginPath(); g.moveTo(left, y + 0.5); g.lineTo(left + pw, y + 0.5); g.stroke();
       g.fillText(this.fmt(max * i / 4), left - 6, y);
     }
-    const span = CHART_POINTS * REFRESH_MS;
+    /* the time axis grows with what this page has seen, from 1 to 10 minutes */
     const now = this.points.length ? this.points[this.points.length - 1].t : Date.now();
+    const seen = this.points.length ? now - this.points[0].t : 0;
+    const span = Math.min(CHART_POINTS * REFRESH_MS, Math.max(60000, Math.ceil(seen / 60000) * 60000));
     g.textAlign = 'left';
     g.fillText(`last ${fmtDuration(span)}`, left, hgt - 8);
     g.textAlign = 'right';
@@ -415,15 +422,18 @@ function niceMax(m) {
   return 10 * p;
 }
 
-/* A memory or disk bar against its alarm threshold. */
-function gauge(label, used, limit, alarm, text) {
-  const scale = Math.max(used, limit) * 1.15 || 1;
+/*
+ * A memory or disk bar: value against the alarm threshold (the red mark).
+ * Memory alarms above it, disk below it.
+ */
+function gauge(label, value, threshold, alarm, text) {
+  const scale = Math.max(value, threshold) * 1.15 || 1;
   return h('div', { class: 'gauge' + (alarm ? ' alarm' : '') },
     h('div', { class: 'cap' }, h('span', {}, label, ' ',
       h('span', { class: 'badge ' + (alarm ? 'bad' : 'ok') }, alarm ? 'ALARM' : 'ok')), h('span', {}, text)),
     h('div', { class: 'bar' },
-      h('div', { class: 'fill', style: `width:${(100 * used / scale).toFixed(1)}%` }),
-      h('div', { class: 'mark', title: 'alarm threshold', style: `left:${(100 * limit / scale).toFixed(1)}%` })));
+      h('div', { class: 'fill', style: `width:${(100 * value / scale).toFixed(1)}%` }),
+      h('div', { class: 'mark', title: 'alarm threshold', style: `left:${(100 * threshold / scale).toFixed(1)}%` })));
 }
 
 /*
@@ -606,7 +616,7 @@ pages.overview = function (main) {
     { label: 'Ack', color: '#4a90d9' }, { label: 'Redeliver', color: '#a34ec2' }], fmtRate);
   const node = h('div', { class: 'panel' });
   const listeners = h('div', {});
-  main.append(h('h1', {}, 'Overview'), cards, h('div', { class: 'grid2' }, qchart.el, rchart.el), h('h2', {}, 'Node'), node,
+  put(main, h('h1', {}, 'Overview'), cards, h('div', { class: 'grid2' }, qchart.el, rchart.el), h('h2', {}, 'Node'), node,
     h('p', { class: 'hint' }, 'Rates are the broker\'s own (sampled every 5 s); the charts keep what this page has seen since it was opened.'),
     listeners);
   const onResize = () => { qchart.draw(); rchart.draw(); };
@@ -629,7 +639,7 @@ pages.overview = function (main) {
       for (const n of nodes) {
         node.append(h('h3', {}, n.name, ' · up ', fmtDuration(n.uptime || 0)),
           gauge('Memory', n.mem_used, n.mem_limit, n.mem_alarm, `${fmtBytes(n.mem_used)} used · alarm at ${fmtBytes(n.mem_limit)}`),
-          gauge('Disk free', n.disk_free_limit, n.disk_free, n.disk_free_alarm,
+          gauge('Disk free', n.disk_free, n.disk_free_limit, n.disk_free_alarm,
             `${fmtBytes(n.disk_free)} free · alarm under ${fmtBytes(n.disk_free_limit)}`),
           h('div', { class: 'muted' }, `File descriptors ${fmtNum(n.fd_used)} / ${fmtNum(n.fd_total)} · sockets ${fmtNum(n.sockets_used)}`));
       }
@@ -672,7 +682,7 @@ pages.connections = function (main, args) {
       { label: '', render: c => h('button', { type: 'button', class: 'danger', onclick: ev => closeConnection(c.name, ev.target) }, 'Close') },
     ],
   });
-  main.append(h('h1', {}, 'Connections'), list.el);
+  put(main, h('h1', {}, 'Connections'), list.el);
   return { refresh: list.refresh };
 };
 
@@ -680,7 +690,7 @@ pages.connection = function (main, args) {
   const name = args[0];
   const info = h('div', {});
   const chans = h('div', {});
-  main.append(h('div', { class: 'title-row' }, h('h1', {}, 'Connection ', h('code', {}, name)),
+  put(main, h('div', { class: 'title-row' }, h('h1', {}, 'Connection ', h('code', {}, name)),
     h('button', { type: 'button', class: 'danger', onclick: ev => closeConnection(name, ev.target, '#/connections') }, 'Close this connection')),
   info, h('h2', {}, 'Channels'), chans);
   return {
@@ -736,7 +746,7 @@ pages.channels = function (main) {
     columns: 'name,user,vhost,confirm,transactional,prefetch_count,messages_unacknowledged,consumer_count,message_stats,connection_details',
     cols: channelCols(true),
   });
-  main.append(h('h1', {}, 'Channels'), list.el,
+  put(main, h('h1', {}, 'Channels'), list.el,
     h('p', { class: 'hint' }, 'The HTTP API cannot close a single channel (neither can RabbitMQ\'s); "Close connection" closes the connection the channel belongs to, with all its channels.'));
   return { refresh: list.refresh };
 };
@@ -755,8 +765,8 @@ pages.exchanges = function (main, args) {
       { label: 'Name', sort: 'name', render: x => linkExchange(x.vhost, x.name) },
       { label: 'Type', sort: 'type', render: x => x.type },
       { label: 'Features', render: x => features(x) },
-      { label: 'Rate in', num: true, render: x => fmtRate(rate(x.message_stats, 'publish_in')) },
-      { label: 'Rate out', num: true, render: x => fmtRate(rate(x.message_stats, 'publish_out')) },
+      { label: 'Rate in', num: true, render: x => fmtRate(x.message_stats ? rate(x.message_stats, 'publish_in') : undefined) },
+      { label: 'Rate out', num: true, render: x => fmtRate(x.message_stats ? rate(x.message_stats, 'publish_out') : undefined) },
     ],
   });
   const name = h('input', { name: 'name', required: true, size: 40 });
@@ -781,7 +791,7 @@ pages.exchanges = function (main, args) {
       return `Exchange ${n} declared.`;
     });
   });
-  main.append(h('h1', {}, 'Exchanges'), list.el, section('Add an exchange', false, form));
+  put(main, h('h1', {}, 'Exchanges'), list.el, section('Add an exchange', false, form));
   return { refresh: list.refresh };
 };
 
@@ -829,6 +839,8 @@ pages.exchange = function (main, args) {
   const src = h('div', {});
   const dst = h('div', {});
   const chart = new Chart('Message rates', [{ label: 'In', color: '#c2571a' }, { label: 'Out', color: '#2a7a3b' }], fmtRate);
+  const noRates = h('p', { class: 'hint', hidden: true }, 'This broker does not report per-exchange message rates; see the queues bound to it.');
+  chart.el.hidden = true;
   const del = h('button', { type: 'button', class: 'danger' }, 'Delete this exchange');
   del.addEventListener('click', () => {
     if (!confirm(`Delete exchange ${xname}?`)) return;
@@ -837,8 +849,8 @@ pages.exchange = function (main, args) {
       return goWithNotice('#/exchanges', `Exchange ${xname} deleted.`);
     });
   });
-  main.append(h('div', { class: 'title-row' }, h('h1', {}, 'Exchange ', h('code', {}, name || '(AMQP default)')),
-    h('span', { class: 'muted' }, 'in virtual host ', vhost)), info, chart.el,
+  put(main, h('div', { class: 'title-row' }, h('h1', {}, 'Exchange ', h('code', {}, name || '(AMQP default)')),
+    h('span', { class: 'muted' }, 'in virtual host ', vhost)), info, chart.el, noRates,
   h('h2', {}, 'Bindings from this exchange'), src,
   name ? section('Add a binding from this exchange', false, bindForm({ vhost, source: name })) : '',
   name ? [h('h2', {}, 'Bindings to this exchange'), dst] : '',
@@ -849,7 +861,9 @@ pages.exchange = function (main, args) {
       const x = await api('GET', `/exchanges/${enc(vhost)}/${enc(xname)}`);
       clear(info).append(h('dl', { class: 'kv panel' }, [['Type', x.type], ['Features', features(x)],
         ['Policy', x.policy || '–']].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
-      chart.push([rate(x.message_stats, 'publish_in'), rate(x.message_stats, 'publish_out')]);
+      chart.el.hidden = !x.message_stats;
+      noRates.hidden = !!x.message_stats;
+      if (x.message_stats) chart.push([rate(x.message_stats, 'publish_in'), rate(x.message_stats, 'publish_out')]);
       const s = name ? await api('GET', `/exchanges/${enc(vhost)}/${enc(xname)}/bindings/source`) : [];
       clear(src).append(table([
         { label: 'To', render: b => b.destination_type === 'queue' ? linkQueue(b.vhost, b.destination) : linkExchange(b.vhost, b.destination) },
@@ -913,7 +927,7 @@ pages.queues = function (main, args) {
       return `Queue ${n} declared.`;
     });
   });
-  main.append(h('h1', {}, 'Queues'), list.el,
+  put(main, h('h1', {}, 'Queues'), list.el,
     h('p', { class: 'hint' }, 'Filtering, sorting and paging are done by the broker; the page only holds the rows it shows.'),
     section('Add a queue', false, form));
   return { refresh: list.refresh };
@@ -955,7 +969,8 @@ pages.queue = function (main, args) {
           h('dt', {}, 'Routing key'), h('dd', {}, h('code', {}, m.routing_key)),
           h('dt', {}, 'Redelivered'), h('dd', {}, String(m.redelivered)),
           h('dt', {}, 'Messages left'), h('dd', {}, fmtNum(m.message_count)),
-          h('dt', {}, 'Properties'), h('dd', {}, h('code', {}, json(m.properties))),
+          h('dt', {}, 'Properties'), h('dd', {}, Array.isArray(m.properties) || !m.properties ? h('span', { class: 'muted' }, 'none') :
+            h('code', {}, json(m.properties))),
           h('dt', {}, 'Payload'), h('dd', {}, h('span', { class: 'muted' }, `${fmtNum(m.payload_bytes)} bytes, encoding: ${m.payload_encoding}`),
             h('pre', { class: 'payload' }, m.payload))))));
       return null;
@@ -986,7 +1001,9 @@ pages.queue = function (main, args) {
         const msgs = await api('POST', `${base}/get`, { count: 1, ackmode: 'ack_requeue_false', encoding: 'base64' });
         if (!msgs.length) break;
         const m = msgs[0];
-        const body = { properties: m.properties || {}, routing_key: to, payload: m.payload, payload_encoding: 'base64' };
+        /* RabbitMQ's API (and warren's) gives [] for no properties */
+        const props = m.properties && !Array.isArray(m.properties) ? m.properties : {};
+        const body = { properties: props, routing_key: to, payload: m.payload, payload_encoding: 'base64' };
         let ok = false;
         try { ok = (await api('POST', `/exchanges/${enc(vhost)}/amq.default/publish`, body)).routed; } catch (e) { ok = false; }
         if (!ok) {
@@ -1021,7 +1038,7 @@ pages.queue = function (main, args) {
     });
   });
 
-  main.append(h('div', { class: 'title-row' }, h('h1', {}, 'Queue ', h('code', { id: 'queue-name' }, name)),
+  put(main, h('div', { class: 'title-row' }, h('h1', {}, 'Queue ', h('code', { id: 'queue-name' }, name)),
     h('span', { class: 'muted' }, 'in virtual host ', vhost)),
   info, h('div', { class: 'grid2' }, lchart.el, rchart.el),
   h('h2', {}, 'Consumers'), consumers,
@@ -1096,7 +1113,7 @@ pages.users = function (main) {
       return `User ${n} saved.`;
     });
   });
-  main.append(h('h1', {}, 'Users'), holder, section('Add or update a user', false, form));
+  put(main, h('h1', {}, 'Users'), holder, section('Add or update a user', false, form));
   return {
     async refresh() {
       const users = await api('GET', '/users');
@@ -1132,7 +1149,7 @@ pages.vhosts = function (main) {
       return `Virtual host ${n} added.`;
     });
   });
-  main.append(h('h1', {}, 'Virtual hosts'), holder, section('Add a virtual host', false, form));
+  put(main, h('h1', {}, 'Virtual hosts'), holder, section('Add a virtual host', false, form));
   return {
     async refresh() {
       const vs = await api('GET', '/vhosts');
@@ -1173,7 +1190,7 @@ pages.permissions = function (main) {
       return `Permissions of ${user.value} in ${vh.value} set.`;
     });
   });
-  main.append(h('h1', {}, 'Permissions'), holder, section('Set a permission', true, form));
+  put(main, h('h1', {}, 'Permissions'), holder, section('Set a permission', true, form));
   return {
     async refresh() {
       const [ps, users] = await Promise.all([api('GET', '/permissions'), api('GET', '/users?columns=name')]);
@@ -1215,7 +1232,7 @@ pages.policies = function (main) {
       return `Policy ${name.value} saved.`;
     });
   });
-  main.append(h('h1', {}, 'Policies'), holder, section('Add or update a policy', false, form));
+  put(main, h('h1', {}, 'Policies'), holder, section('Add or update a policy', false, form));
   return {
     async refresh() {
       const vhf = selectedVhost();
@@ -1267,7 +1284,7 @@ pages.definitions = function (main) {
       return 'Definitions imported.';
     });
   });
-  main.append(h('h1', {}, 'Definitions'), h('p', { class: 'hint' },
+  put(main, h('h1', {}, 'Definitions'), h('p', { class: 'hint' },
     'The broker\'s topology in RabbitMQ\'s definitions format (the virtual host selected at the top narrows it to one).'),
   h('h2', {}, 'Export'), summary, h('div', { class: 'actions' }, exportBtn), link, h('h2', {}, 'Import'), form);
   return {
@@ -1282,7 +1299,7 @@ pages.definitions = function (main) {
 };
 
 pages.notfound = function (main) {
-  main.append(h('h1', {}, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/' }, 'Overview')));
+  put(main, h('h1', {}, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/' }, 'Overview')));
   return {};
 };
 
