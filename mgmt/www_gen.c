@@ -4,7 +4,7 @@
  */
 #include "mgmt/www.h"
 
-/* app.css, 6588 bytes */
+/* app.css, 6622 bytes */
 static const char www_0[] =
 	"/* warren console: one stylesheet, no framework. */\n"
 	":root {\n"
@@ -91,6 +91,7 @@ static const char www_0[] =
 	".toolbar { display: flex; gap: 10px; align-items: center; flex-wrap: wrap; margin: 6px 0 10px; }\n"
 	".toolbar .grow { flex: 1; }\n"
 	".pager { display: flex; gap: 6px; align-items: center; }\n"
+	".pager .page-no { width: 5.5em; }\n"
 	"input, select, textarea, button { font: inherit; }\n"
 	"input, select, textarea { padding: 4px 7px; border: 1px solid #c4ccd4; border-radius: 4px; background: #fff; }\n"
 	"textarea { width: 100%; min-height: 80px; font-family: ui-monospace, \"DejaVu Sans Mono\", monospace; font-size: 12.5px; }\n"
@@ -115,7 +116,7 @@ static const char www_0[] =
 	".title-row h1 { margin-bottom: 6px; }\n"
 	".actions { display: flex; gap: 8px; flex-wrap: wrap; }\n";
 
-/* app.js, 64763 bytes */
+/* app.js, 65756 bytes */
 static const char www_1[] =
 	"/*\n"
 	" * warren's web console: one script, no framework, no build step.  It talks\n"
@@ -419,9 +420,17 @@ static const char www_1[] =
 	"  s.className = isError ? 'error' : '';\n"
 	"}\n"
 	"\n"
+	"/*\n"
+	" * Refresh the current page.  One refresh at a time: a request made while\n"
+	" * one is in flight (a click on a sort header, say) runs right after it.\n"
+	" */\n"
 	"async function refreshNow() {\n"
 	"  const p = app.page;\n"
-	"  if (!p || !p.refresh || app.busy) return;\n"
+	"  if (!p || !p.refresh) return;\n"
+	"  if (app.busy) {\n"
+	"    app.again = true;\n"
+	"    return;\n"
+	"  }\n"
 	"  app.busy = true;\n"
 	"  try {\n"
 	"    await p.refresh();\n"
@@ -429,7 +438,11 @@ static const char www_1[] =
 	"  } catch (e) {\n"
 	"    if (p === app.page) setStatus(`Refresh failed at ${new Date().toLocaleTimeString('en-GB')}: ${e.message}`, true);\n"
 	"  } finally {\n"
-	"    app.busy = false;\n"
+	"    if (p === app.page) app.busy = false;\n"
+	"  }\n"
+	"  if (p === app.page && app.again) {\n"
+	"    app.again = false;\n"
+	"    await refreshNow();\n"
 	"  }\n"
 	"}\n"
 	"\n"
@@ -447,7 +460,7 @@ static const char www_1[] =
 	"  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === name);\n"
 	"  const main = clear(document.getElementById('main'));\n"
 	"  app.page = page(main, parts.slice(1)) || {};\n"
-	"  app.busy = false;\n"
+	"  app.busy = app.again = false;\n"
 	"  refreshNow();\n"
 	"}\n"
 	"\n"
@@ -592,7 +605,9 @@ static const char www_1[] =
 	"  const info = h('span', { class: 'muted' });\n"
 	"  const prev = h('button', { type: 'button', onclick: () => { st.page--; refreshNow(); } }, '\342\200\271 Prev');\n"
 	"  const next = h('button', { type: 'button', onclick: () => { st.page++; refreshNow(); } }, 'Next \342\200\272');\n"
-	"  const pageNo = h('span', {});\n"
+	"  const pageNo = h('input', { type: 'number', name: 'page', min: 1, value: st.page, size: 5, class: 'page-no', title: 'Go to page' });\n"
+	"  const pageCount = h('span', {});\n"
+	"  pageNo.addEventListener('change', () => { st.page = Math.max(1, Number(pageNo.value) || 1); refreshNow(); });\n"
 	"  const holder = h('div', {});\n"
 	"  let debounce = null;\n"
 	"  filter.addEventListener('input', () => {\n"
@@ -602,7 +617,7 @@ static const char www_1[] =
 	"  regex.addEventListener('change', () => { st.regex = regex.checked; st.page = 1; refreshNow(); });\n"
 	"  size.addEventListener('change', () => { st.pageSize = Number(size.value); st.page = 1; refreshNow(); });\n"
 	"  wrap.append(h('div', { class: 'toolbar' }, filter, h('label', {}, regex, ' regex'), h('span', { class: 'grow' }),\n"
-	"    info, h('label', {}, 'Page size ', size), h('span', { class: 'pager' }, prev, pageNo, next)), holder);\n"
+	"    info, h('label', {}, 'Page size ', size), h('span', { class: 'pager' }, prev, 'page ', pageNo, pageCount, next)), holder);\n"
 	"\n"
 	"  async function refresh() {\n"
 	"    const vh = selectedVhost();\n"
@@ -614,12 +629,14 @@ static const char www_1[] =
 	"    try {\n"
 	"      r = await api('GET', `/${opts.path}${vh ? '/' + enc(vh) : ''}${qs(params)}`);\n"
 	"    } catch (e) {\n"
-	"      if (e.status === 400 && st.page > 1 && /page/i.test(e.message)) {\n"
-	"        st.page = 1; /* the filter shrank the list under us */\n"
+	"      if (e.status === 400 && st.page > 1 && e.error === 'page_out_of_range') {\n"
+	"        /* past the last page (the list shrank, or a page number typed in) */\n"
+	"        const n = await api('GET', `/${opts.path}${vh ? '/' + enc(vh) : ''}${qs(Object.assign({}, params, { page: 1, columns: 'name' }))}`);\n"
+	"        st.page = Math.max(1, n.page_count);\n"
 	"        return refresh();\n"
 	"      }\n"
 	"      if (e.status === 400) { /* a bad regex, say: show it, keep the old rows */\n"
-	"        info.textContent = e.message;\n"
+	"        info.textContent = st.regex ? `The filter is not a regular expression the broker accepts (${e.message}).` : e.message;\n"
 	"        info.className = 'error';\n"
 	"        return;\n"
 	"      }\n"
@@ -629,7 +646,9 @@ static const char www_1[] =
 	"    info.className = 'muted';\n"
 	"    info.textContent = `${fmtNum(r.filtered_count)} of ${fmtNum(r.total_count)} ${opts.noun}` +\n"
 	"      (r.filtered_count !== r.total_count ? ' match' : '');\n"
-	"    pageNo.textContent = `page ${r.page} of ${Math.max(1, r.page_count)}`;\n"
+	"    if (document.activeElement !== pageNo) pageNo.value = r.page;\n"
+	"    pageNo.max = Math.max(1, r.page_count);\n"
+	"    pageCount.textContent = ` of ${fmtNum(Math.max(1, r.page_count))}`;\n"
 	"    prev.disabled = r.page <= 1;\n"
 	"    next.disabled = r.page >= r.page_count;\n"
 	"    const t = table(opts.cols, r.items, {\n"
@@ -1498,8 +1517,8 @@ static const char www_3[] =
 	"</html>\n";
 
 const struct mgmt_www_asset mgmt_www_assets[] = {
-	{ "/app.css", "text/css; charset=utf-8", "\"0f735c9aed378979cf77\"", www_0, sizeof(www_0) - 1 },
-	{ "/app.js", "text/javascript; charset=utf-8", "\"fffc99f05e122798351c\"", www_1, sizeof(www_1) - 1 },
+	{ "/app.css", "text/css; charset=utf-8", "\"b474cf92c1eae81c4879\"", www_0, sizeof(www_0) - 1 },
+	{ "/app.js", "text/javascript; charset=utf-8", "\"6bbbee1b4789c12e5c1f\"", www_1, sizeof(www_1) - 1 },
 	{ "/favicon.svg", "image/svg+xml", "\"538ff47dc6759393126b\"", www_2, sizeof(www_2) - 1 },
 	{ "/index.html", "text/html; charset=utf-8", "\"0611d0fc733b5b0a6b37\"", www_3, sizeof(www_3) - 1 },
 };

@@ -300,9 +300,17 @@ function setStatus(text, isError) {
   s.className = isError ? 'error' : '';
 }
 
+/*
+ * Refresh the current page.  One refresh at a time: a request made while
+ * one is in flight (a click on a sort header, say) runs right after it.
+ */
 async function refreshNow() {
   const p = app.page;
-  if (!p || !p.refresh || app.busy) return;
+  if (!p || !p.refresh) return;
+  if (app.busy) {
+    app.again = true;
+    return;
+  }
   app.busy = true;
   try {
     await p.refresh();
@@ -310,7 +318,11 @@ async function refreshNow() {
   } catch (e) {
     if (p === app.page) setStatus(`Refresh failed at ${new Date().toLocaleTimeString('en-GB')}: ${e.message}`, true);
   } finally {
-    app.busy = false;
+    if (p === app.page) app.busy = false;
+  }
+  if (p === app.page && app.again) {
+    app.again = false;
+    await refreshNow();
   }
 }
 
@@ -328,7 +340,7 @@ function route() {
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === name);
   const main = clear(document.getElementById('main'));
   app.page = page(main, parts.slice(1)) || {};
-  app.busy = false;
+  app.busy = app.again = false;
   refreshNow();
 }
 
@@ -473,7 +485,9 @@ function pagedList(opts) {
   const info = h('span', { class: 'muted' });
   const prev = h('button', { type: 'button', onclick: () => { st.page--; refreshNow(); } }, '‹ Prev');
   const next = h('button', { type: 'button', onclick: () => { st.page++; refreshNow(); } }, 'Next ›');
-  const pageNo = h('span', {});
+  const pageNo = h('input', { type: 'number', name: 'page', min: 1, value: st.page, size: 5, class: 'page-no', title: 'Go to page' });
+  const pageCount = h('span', {});
+  pageNo.addEventListener('change', () => { st.page = Math.max(1, Number(pageNo.value) || 1); refreshNow(); });
   const holder = h('div', {});
   let debounce = null;
   filter.addEventListener('input', () => {
@@ -483,7 +497,7 @@ function pagedList(opts) {
   regex.addEventListener('change', () => { st.regex = regex.checked; st.page = 1; refreshNow(); });
   size.addEventListener('change', () => { st.pageSize = Number(size.value); st.page = 1; refreshNow(); });
   wrap.append(h('div', { class: 'toolbar' }, filter, h('label', {}, regex, ' regex'), h('span', { class: 'grow' }),
-    info, h('label', {}, 'Page size ', size), h('span', { class: 'pager' }, prev, pageNo, next)), holder);
+    info, h('label', {}, 'Page size ', size), h('span', { class: 'pager' }, prev, 'page ', pageNo, pageCount, next)), holder);
 
   async function refresh() {
     const vh = selectedVhost();
@@ -495,12 +509,14 @@ function pagedList(opts) {
     try {
       r = await api('GET', `/${opts.path}${vh ? '/' + enc(vh) : ''}${qs(params)}`);
     } catch (e) {
-      if (e.status === 400 && st.page > 1 && /page/i.test(e.message)) {
-        st.page = 1; /* the filter shrank the list under us */
+      if (e.status === 400 && st.page > 1 && e.error === 'page_out_of_range') {
+        /* past the last page (the list shrank, or a page number typed in) */
+        const n = await api('GET', `/${opts.path}${vh ? '/' + enc(vh) : ''}${qs(Object.assign({}, params, { page: 1, columns: 'name' }))}`);
+        st.page = Math.max(1, n.page_count);
         return refresh();
       }
       if (e.status === 400) { /* a bad regex, say: show it, keep the old rows */
-        info.textContent = e.message;
+        info.textContent = st.regex ? `The filter is not a regular expression the broker accepts (${e.message}).` : e.message;
         info.className = 'error';
         return;
       }
@@ -510,7 +526,9 @@ function pagedList(opts) {
     info.className = 'muted';
     info.textContent = `${fmtNum(r.filtered_count)} of ${fmtNum(r.total_count)} ${opts.noun}` +
       (r.filtered_count !== r.total_count ? ' match' : '');
-    pageNo.textContent = `page ${r.page} of ${Math.max(1, r.page_count)}`;
+    if (document.activeElement !== pageNo) pageNo.value = r.page;
+    pageNo.max = Math.max(1, r.page_count);
+    pageCount.textContent = ` of ${fmtNum(Math.max(1, r.page_count))}`;
     prev.disabled = r.page <= 1;
     next.disabled = r.page >= r.page_count;
     const t = table(opts.cols, r.items, {
