@@ -116,7 +116,7 @@ static const char www_0[] =
 	".title-row h1 { margin-bottom: 6px; }\n"
 	".actions { display: flex; gap: 8px; flex-wrap: wrap; }\n";
 
-/* app.js, 65756 bytes */
+/* app.js, 65704 bytes */
 static const char www_1[] =
 	"/*\n"
 	" * warren's web console: one script, no framework, no build step.  It talks\n"
@@ -217,10 +217,6 @@ static const char www_1[] =
 	"function argsText(a) {\n"
 	"  const keys = Object.keys(a || {});\n"
 	"  return keys.length ? keys.map(k => `${k}: ${json(a[k])}`).join(', ') : '';\n"
-	"}\n"
-	"\n"
-	"function vhostLabel(v) {\n"
-	"  return v;\n"
 	"}\n"
 	"\n"
 	"/* ------------------------------------------------------------ the API */\n"
@@ -352,7 +348,7 @@ static const char www_1[] =
 	"  const sel = document.getElementById('vhost-filter');\n"
 	"  const cur = selectedVhost();\n"
 	"  clear(sel).append(h('option', { value: '' }, 'All'));\n"
-	"  for (const v of app.vhosts) sel.append(h('option', { value: v, selected: v === cur }, vhostLabel(v)));\n"
+	"  for (const v of app.vhosts) sel.append(h('option', { value: v, selected: v === cur }, v));\n"
 	"  if (cur && !app.vhosts.includes(cur)) sessionStorage.removeItem('warren.vhost');\n"
 	"}\n"
 	"\n"
@@ -1518,7 +1514,7 @@ static const char www_3[] =
 
 const struct mgmt_www_asset mgmt_www_assets[] = {
 	{ "/app.css", "text/css; charset=utf-8", "\"b474cf92c1eae81c4879\"", www_0, sizeof(www_0) - 1 },
-	{ "/app.js", "text/javascript; charset=utf-8", "\"6bbbee1b4789c12e5c1f\"", www_1, sizeof(www_1) - 1 },
+	{ "/app.js", "text/javascript; charset=utf-8", "\"d08acc9ac3a5f1a1d767\"", www_1, sizeof(www_1) - 1 },
 	{ "/favicon.svg", "image/svg+xml", "\"538ff47dc6759393126b\"", www_2, sizeof(www_2) - 1 },
 	{ "/index.html", "text/html; charset=utf-8", "\"0611d0fc733b5b0a6b37\"", www_3, sizeof(www_3) - 1 },
 };

@@ -99,10 +99,6 @@ function argsText(a) {
   return keys.length ? keys.map(k => `${k}: ${json(a[k])}`).join(', ') : '';
 }
 
-function vhostLabel(v) {
-  return v;
-}
-
 /* ------------------------------------------------------------ the API */
 
 class ApiError extends Error {
@@ -232,7 +228,7 @@ async function loadVhosts() {
   const sel = document.getElementById('vhost-filter');
   const cur = selectedVhost();
   clear(sel).append(h('option', { value: '' }, 'All'));
-  for (const v of app.vhosts) sel.append(h('option', { value: v, selected: v === cur }, vhostLabel(v)));
+  for (const v of app.vhosts) sel.append(h('option', { value: v, selected: v === cur }, v));
   if (cur && !app.vhosts.includes(cur)) sessionStorage.removeItem('warren.vhost');
 }
 

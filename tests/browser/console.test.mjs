@@ -198,6 +198,27 @@ step('objects for the admin screenshots', async () => {
     { pattern: '^orders$', 'apply-to': 'queues', priority: 1, definition: { 'max-length': 100000 } })).status, 201);
 });
 
+step('a monitoring user gets no admin pages; the vhost selector narrows lists', async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p2 = await ctx.newPage();
+    p2.setDefaultTimeout(15000);
+    p2.on('pageerror', e => pageErrors.push(e.message));
+    await p2.goto(BASE);
+    await p2.fill('input[name=username]', 'ops');
+    await p2.fill('input[name=password]', 'ops-secret');
+    await p2.click('#login button[type=submit]');
+    await p2.locator('#total-queues').waitFor();
+    assert.equal(await p2.locator('#nav a[data-page=users]').isHidden(), true);
+    assert.equal(await p2.locator('#nav a[data-page=queues]').isVisible(), true);
+    await p2.selectOption('#vhost-filter', 'staging');
+    await p2.goto(BASE + '#/queues');
+    await p2.locator('table.queues td.empty', { hasText: 'No queues.' }).waitFor();
+  } finally {
+    await ctx.close();
+  }
+});
+
 for (const [name, hash, ready] of shots) {
   step(`screenshot: ${name}`, async () => {
     await page.goto(BASE + hash);
