@@ -1116,14 +1116,6 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	ctx.resp = resp;
 	if (mgmt_target_parse(req->url.p ? req->url.p : "/", &ctx.t) != 0 || ctx.t.nsegs == 0 ||
 	    strcmp(ctx.t.segs[0], "api") != 0) {
-		if (ctx.t.nsegs == 0) {
-			/* no UI: point people at the API */
-			resp->status = 200;
-			resp->content_type = "text/plain";
-			mgmt_buf_printf(&resp->body, "warren management API: see /api/overview\n");
-			mgmt_target_free(&ctx.t);
-			return;
-		}
 		mgmt_reply_not_found(&ctx);
 		mgmt_target_free(&ctx.t);
 		return;

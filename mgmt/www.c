@@ -49,11 +49,15 @@ mgmt_www_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 {
 	const char *url = req->url.p ? req->url.p : "";
 
-	if (req->method != HTTP_GET && req->method != HTTP_HEAD)
-		return false;
 	const struct mgmt_www_asset *a = mgmt_www_find(url, strcspn(url, "?#"));
 	if (a == NULL)
 		return false;
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		/* as RabbitMQ answers for its static files */
+		mgmt_buf_printf(&resp->headers, "allow: HEAD, GET, OPTIONS\r\n");
+		resp->status = req->method == HTTP_OPTIONS ? 200 : 405;
+		return true;
+	}
 	mgmt_buf_printf(&resp->headers,
 	                "etag: %s\r\n"
 	                "x-content-type-options: nosniff\r\n"

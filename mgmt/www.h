@@ -28,10 +28,10 @@ extern const size_t                mgmt_www_nassets;
 const struct mgmt_www_asset *mgmt_www_find(const char *path, size_t len);
 
 /*
- * Serve a GET or HEAD of an asset (200 with Content-Type, ETag and
- * Cache-Control: no-cache, or 304 when If-None-Match holds its ETag).
- * Returns false, leaving resp alone, for anything else: other methods,
- * other paths (the API's router answers those).
+ * Serve a request for an asset: GET or HEAD gets 200 with Content-Type,
+ * ETag and Cache-Control: no-cache, or 304 when If-None-Match holds its
+ * ETag; OPTIONS 200 and other methods 405, with Allow.  Returns false,
+ * leaving resp alone, for other paths (the API's router answers those).
  */
 bool mgmt_www_handle(const struct mgmt_req *req, struct mgmt_resp *resp);
 

@@ -1,7 +1,8 @@
 /*
  * mgmt/www.c over the HTTP framing without sockets: the console's files
  * at / and by name, their types and ETags, 304 on If-None-Match, HEAD,
- * and everything that is not an asset left to the API's router.
+ * other methods (405, as RabbitMQ), and everything that is not an asset
+ * left to the API's router.
  */
 #include <stdio.h>
 #include <string.h>
@@ -140,13 +141,24 @@ START_TEST(test_not_assets)
 		"GET /../index.html HTTP/1.1\r\n\r\n",
 		"GET //index.html HTTP/1.1\r\n\r\n",
 		"GET /www/app.js HTTP/1.1\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-		"DELETE /app.js HTTP/1.1\r\n\r\n",
+		"POST /api/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
 	};
 
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
 		ck_assert_ptr_nonnull(strstr(request(reqs[i]), "HTTP/1.1 404 "));
 	ck_assert_ptr_null(mgmt_www_find("", 0));
+}
+END_TEST
+
+START_TEST(test_other_methods)
+{
+	const char *out = request("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 405 Method Not Allowed\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "allow: HEAD, GET, OPTIONS\r\n"));
+	ck_assert_ptr_nonnull(strstr(request("DELETE /app.js HTTP/1.1\r\n\r\n"), " 405 "));
+	out = request("OPTIONS /index.html HTTP/1.1\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "allow: HEAD, GET, OPTIONS\r\n"));
 }
 END_TEST
 
@@ -163,6 +175,7 @@ www_suite(void)
 	tcase_add_test(tc, test_if_none_match);
 	tcase_add_test(tc, test_head);
 	tcase_add_test(tc, test_not_assets);
+	tcase_add_test(tc, test_other_methods);
 	suite_add_tcase(s, tc);
 	return s;
 }
