@@ -23,6 +23,7 @@
 
 #include "mgmt/api.h"
 #include "mgmt/stats.h"
+#include "mgmt/www.h"
 #include "server/config.h"
 #include "server/def.h"
 #include "server/inspect.h"
@@ -567,7 +568,12 @@ mgmt_fds_total(void)
 uint64_t
 mgmt_mem_limit(void)
 {
-	struct sysinfo si;
+	struct inspect_alarms a;
+	struct sysinfo        si;
+
+	inspect_alarms(&a);
+	if (a.mem_limit)
+		return a.mem_limit; /* the watermark the broker enforces */
 	if (sysinfo(&si) != 0)
 		return 0;
 	return (uint64_t)((double)si.totalram * si.mem_unit * 0.4);
@@ -586,9 +592,10 @@ mgmt_disk_free(void)
 static json_t *
 node_json(void)
 {
-	json_t            *n = json_object();
-	char               pid[32];
-	struct mgmt_totals t;
+	json_t               *n = json_object();
+	char                  pid[32];
+	struct mgmt_totals    t;
+	struct inspect_alarms alarms;
 
 	mgmt_stats_totals(NULL, &t);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -596,13 +603,14 @@ node_json(void)
 	json_object_set_new(n, "type", json_string("disc"));
 	json_object_set_new(n, "running", json_true());
 	json_object_set_new(n, "os_pid", json_string(pid));
+	inspect_alarms(&alarms);
 	mgmt_set_stat(n, "mem_used", mgmt_mem_used(), 0);
 	json_object_set_new(n, "mem_limit", json_integer((json_int_t)mgmt_mem_limit()));
-	json_object_set_new(n, "mem_alarm", json_false());
+	json_object_set_new(n, "mem_alarm", json_boolean(alarms.mem_alarm));
 	json_object_set_new(n, "mem_calculation_strategy", json_string("rss"));
 	mgmt_set_stat(n, "disk_free", mgmt_disk_free(), 0);
-	json_object_set_new(n, "disk_free_limit", json_integer(50000000));
-	json_object_set_new(n, "disk_free_alarm", json_false());
+	json_object_set_new(n, "disk_free_limit", json_integer((json_int_t)alarms.disk_free_limit));
+	json_object_set_new(n, "disk_free_alarm", json_boolean(alarms.disk_alarm));
 	mgmt_set_stat(n, "fd_used", mgmt_fds_used(), 0);
 	json_object_set_new(n, "fd_total", json_integer((json_int_t)mgmt_fds_total()));
 	mgmt_set_stat(n, "sockets_used", inspect_conn_count(), 0);
@@ -1101,19 +1109,13 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	const struct route *r = NULL;
 	unsigned allowed = 0;
 
+	if (mgmt_www_handle(req, resp))
+		return; /* the console's files: no login, as RabbitMQ's */
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.req = req;
 	ctx.resp = resp;
 	if (mgmt_target_parse(req->url.p ? req->url.p : "/", &ctx.t) != 0 || ctx.t.nsegs == 0 ||
 	    strcmp(ctx.t.segs[0], "api") != 0) {
-		if (ctx.t.nsegs == 0) {
-			/* no UI: point people at the API */
-			resp->status = 200;
-			resp->content_type = "text/plain";
-			mgmt_buf_printf(&resp->body, "warren management API: see /api/overview\n");
-			mgmt_target_free(&ctx.t);
-			return;
-		}
 		mgmt_reply_not_found(&ctx);
 		mgmt_target_free(&ctx.t);
 		return;

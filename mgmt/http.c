@@ -90,6 +90,7 @@ mgmt_http_reason(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -181,7 +182,7 @@ mgmt_http_stream_drain(struct mgmt_stream *s, struct mgmt_buf *out)
 
 /* http_parser callbacks. */
 
-enum { H_OTHER, H_AUTH, H_ACCEPT, H_XREASON, H_CTYPE };
+enum { H_OTHER, H_AUTH, H_ACCEPT, H_XREASON, H_CTYPE, H_INM };
 
 static struct mgmt_http_conn *
 conn_of_parser(http_parser *p)
@@ -220,6 +221,7 @@ header_target(struct mgmt_http_conn *c)
 	case H_ACCEPT: return &c->req.accept;
 	case H_XREASON: return &c->req.x_reason;
 	case H_CTYPE: return &c->req.content_type;
+	case H_INM: return &c->req.if_none_match;
 	default: return NULL;
 	}
 }
@@ -263,7 +265,8 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		c->header_kind = strcasecmp(f, "authorization") == 0 ? H_AUTH :
 		                 strcasecmp(f, "accept") == 0        ? H_ACCEPT :
 		                 strcasecmp(f, "x-reason") == 0      ? H_XREASON :
-		                 strcasecmp(f, "content-type") == 0  ? H_CTYPE : H_OTHER;
+		                 strcasecmp(f, "content-type") == 0  ? H_CTYPE :
+		                 strcasecmp(f, "if-none-match") == 0 ? H_INM : H_OTHER;
 		c->last_was_value = true;
 		struct mgmt_buf *t = header_target(c);
 		if (t)
@@ -333,6 +336,7 @@ req_reset(struct mgmt_http_conn *c)
 	buf_reset(&c->req.accept);
 	buf_reset(&c->req.x_reason);
 	buf_reset(&c->req.content_type);
+	buf_reset(&c->req.if_none_match);
 	buf_reset(&c->req.body);
 	buf_reset(&c->field);
 	c->last_was_value = false;
@@ -348,6 +352,7 @@ req_reset(struct mgmt_http_conn *c)
 	mgmt_buf_add(&c->req.accept, "", 0);
 	mgmt_buf_add(&c->req.x_reason, "", 0);
 	mgmt_buf_add(&c->req.content_type, "", 0);
+	mgmt_buf_add(&c->req.if_none_match, "", 0);
 }
 
 void
@@ -370,6 +375,7 @@ mgmt_http_conn_release(struct mgmt_http_conn *c)
 	mgmt_buf_free(&c->req.accept);
 	mgmt_buf_free(&c->req.x_reason);
 	mgmt_buf_free(&c->req.content_type);
+	mgmt_buf_free(&c->req.if_none_match);
 	mgmt_buf_free(&c->req.body);
 	mgmt_buf_free(&c->field);
 	mgmt_buf_free(&c->out);

@@ -37,7 +37,7 @@ void mgmt_buf_free(struct mgmt_buf *b);
 struct mgmt_req {
 	int             method;      /* enum http_method */
 	struct mgmt_buf url;         /* raw request target, NUL-terminated */
-	struct mgmt_buf authorization, accept, x_reason, content_type;
+	struct mgmt_buf authorization, accept, x_reason, content_type, if_none_match;
 	struct mgmt_buf body;        /* NUL-terminated */
 	bool            keep_alive;
 	const char     *peer;        /* borrowed: "host:port" of the client */

@@ -1177,6 +1177,14 @@ conn_start_memory_monitor(void)
 	ev_timer_start(loop, &mem_timer);
 	ev_unref(loop); /* the monitor alone does not keep the loop running */
 }
+void
+conn_alarm_state(bool *mem, bool *disk, uint64_t *mem_limit_bytes)
+{
+	*mem = mem_alarm;
+	*disk = disk_alarm || persist_failed();
+	*mem_limit_bytes = mem_limit;
+}
+
 static ev_timer    alarm_timer; /* wakes the loop so the prepare step retries the disk */
 
 static void

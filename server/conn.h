@@ -122,6 +122,12 @@ bool conn_tx_full(const struct conn *c);
 void conn_set_alarm(const char *reason);
 /* Check resident memory every second against vm_memory_high_watermark. */
 void conn_start_memory_monitor(void);
+/*
+ * The resource alarms as the monitor last saw them (memory over the high
+ * watermark; disk under disk_free_limit or failing) and the memory
+ * threshold in bytes (0 before the monitor started).
+ */
+void conn_alarm_state(bool *mem, bool *disk, uint64_t *mem_limit_bytes);
 /* A connection publishes: block it now if an alarm is on. */
 void conn_published(struct conn *c);
 

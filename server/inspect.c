@@ -10,6 +10,7 @@
 #include "amqp/spec_gen.h"
 #include "server/broker.h"
 #include "server/channel.h"
+#include "server/config.h"
 #include "server/conn.h"
 #include "server/util.h"
 
@@ -222,6 +223,13 @@ inspect_consumers_free(struct inspect_consumer *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i].args);
 	free(v);
+}
+
+void
+inspect_alarms(struct inspect_alarms *a)
+{
+	conn_alarm_state(&a->mem_alarm, &a->disk_alarm, &a->mem_limit);
+	a->disk_free_limit = broker.cfg ? broker.cfg->disk_free_limit : 50000000;
 }
 
 size_t

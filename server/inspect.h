@@ -74,6 +74,13 @@ size_t inspect_consumers(struct inspect_consumer **out);
 void   inspect_consumers_free(struct inspect_consumer *v, size_t n);
 
 /* Counters for totals. */
+/* Resource alarms and their thresholds, for /api/nodes and the console. */
+struct inspect_alarms {
+	bool     mem_alarm, disk_alarm;
+	uint64_t mem_limit;        /* bytes; 0 before the memory monitor started */
+	uint64_t disk_free_limit;  /* bytes */
+};
+void     inspect_alarms(struct inspect_alarms *a);
 size_t   inspect_conn_count(void);
 size_t   inspect_chan_count(void);
 uint64_t inspect_conns_opened(void);

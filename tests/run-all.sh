@@ -2,7 +2,9 @@
 # Build warren and run every test:
 #   1. a -Werror build, `make check` (Check unit tests, generated-code
 #      staleness, fuzz corpus replay) and `make check-symbols`;
-#   2. the integration tests (real clients over real sockets) against it;
+#   2. the integration tests (real clients over real sockets) against it,
+#      then the web console's browser tests (headless Chromium), also on
+#      a broker with 100,000 queues;
 #   3. the same unit and integration tests built with ASan + UBSan;
 #   4. the libFuzzer targets for FUZZ_SECONDS each (default 40) under ASan.
 # Usage: tests/run-all.sh [--install]   (--install first runs tests/deps.sh test)
@@ -26,6 +28,11 @@ step "unit tests (make check)"
 
 step "integration tests"
 "$top/tests/integration/run.sh" --warren "$top/_build/release/server/warren"
+
+step "browser tests (the web console in headless Chromium)"
+"$top/tests/browser/run.sh" "$top/_build/release/server/warren"
+step "the web console with 100,000 queues (figures; about 15 s)"
+"$top/tests/bench/console-100k.sh" "$top/_build/release/server/warren"
 
 step "sanitizer build (ASan + UBSan)"
 mkdir -p _build/asan

@@ -4,6 +4,7 @@
  * split where the input says, and every complete request's target, query
  * parameters and body go through query.c (path decoding, columns, sort,
  * pagination, body leniency), as the API does before touching the broker.
+ * The web console's files are served first (www.c: paths, If-None-Match).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "mgmt/http.h"
 #include "mgmt/query.h"
+#include "mgmt/www.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +23,8 @@ handler(const struct mgmt_req *req, struct mgmt_resp *resp)
 	struct mgmt_target t;
 	json_error_t       e;
 
+	if (mgmt_www_handle(req, resp))
+		return;
 	resp->status = 200;
 	resp->content_type = "application/json";
 	if (mgmt_target_parse(req->url.p ? req->url.p : "/", &t) != 0) {

@@ -318,6 +318,27 @@ class Overview(MgmtCase):
         st, _, cols = api("GET", "/api/nodes?columns=name,type,mem_used")
         self.assertEqual(set(cols[0]), {"name", "type", "mem_used"})
 
+    def test_issue_9_nodes_report_the_alarms_the_broker_enforces(self):
+        """mem_limit, disk_free_limit and both alarms are the ones that
+        block publishers (the console's overview draws them), not fixed
+        values.  A broker of its own: warren only."""
+        from helpers import OwnBroker
+        b = OwnBroker(self, "vm_memory_high_watermark.absolute = 1000000\n"
+                            "disk_free_limit.absolute = 1000000000000000\n", mgmt=True)
+        deadline = time.monotonic() + 10
+        while True:
+            st, _, nodes = api("GET", "/api/nodes", port=b.mgmt_port)
+            self.assertEqual(st, 200)
+            n = nodes[0]
+            if (n["mem_alarm"] and n["disk_free_alarm"]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertIs(n["mem_alarm"], True)
+        self.assertIs(n["disk_free_alarm"], True)
+        self.assertEqual(n["mem_limit"], 1000000)
+        self.assertEqual(n["disk_free_limit"], 1000000000000000)
+        self.assertIn("memory alarm set", b.read_log())
+
     def test_extensions(self):
         st, _, e = api("GET", "/api/extensions")
         self.assertEqual(st, 200)

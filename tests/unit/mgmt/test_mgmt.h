@@ -10,5 +10,6 @@
 Suite *query_suite(void);
 Suite *http_suite(void);
 Suite *auth_suite(void);
+Suite *www_suite(void);
 
 #endif
