@@ -226,6 +226,8 @@ mgmt_need_tag(struct mgmt_ctx *ctx, unsigned tags, const char *reason)
 bool
 mgmt_vhost_visible(const struct mgmt_ctx *ctx, const char *vhost)
 {
+	if (ctx->control)
+		return true;
 	return auth_vhost_access(vhost, ctx->user_name);
 }
 
@@ -248,7 +250,7 @@ mgmt_vhost_arg(struct mgmt_ctx *ctx, size_t seg)
 bool
 mgmt_check_perm(struct mgmt_ctx *ctx, const char *vhost, enum auth_access what, const char *name)
 {
-	if (auth_check(vhost, ctx->user_name, what, name))
+	if (ctx->control || auth_check(vhost, ctx->user_name, what, name))
 		return true;
 	mgmt_reply_error(ctx, 401, "not_authorised", "Access refused.");
 	return false;
@@ -991,6 +993,8 @@ static const struct route routes[] = {
 	{ "health/checks/*/*/*", M_GET, h_health },
 	{ "healthchecks/node", M_GET, h_healthchecks_node },
 	{ "healthchecks/node/*", M_GET, h_healthchecks_node },
+	{ "ctl/status", M_GET, mgmt_h_ctl_status }, /* control socket only */
+	{ "ctl/stop", M_POST, mgmt_h_ctl_stop },    /* control socket only */
 };
 
 static bool
@@ -1119,7 +1123,8 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (route_matches(routes[i].pattern, &ctx.t)) {
+		if ((req->control || strncmp(routes[i].pattern, "ctl/", 4) != 0) &&
+		    route_matches(routes[i].pattern, &ctx.t)) {
 			if (r == NULL)
 				r = &routes[i];
 			allowed |= routes[i].methods;
@@ -1144,6 +1149,16 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	}
 	if (!accept_json(req->accept.p)) {
 		mgmt_reply_empty(&ctx, 406);
+		goto out;
+	}
+	if (req->control) {
+		/* the broker's own user or root (checked at accept): an administrator */
+		ctx.control = true;
+		ctx.tags = AUTH_TAG_ADMINISTRATOR | AUTH_TAG_MONITORING | AUTH_TAG_POLICYMAKER |
+		           AUTH_TAG_MANAGEMENT;
+		r->fn(&ctx);
+		if (!ctx.handled)
+			mgmt_reply_empty(&ctx, 500);
 		goto out;
 	}
 	int a = authenticate(&ctx);
