@@ -2,7 +2,9 @@
 # Build warren and run every test:
 #   1. a -Werror build, `make check` (Check unit tests, generated-code
 #      staleness, fuzz corpus replay) and `make check-symbols`;
-#   2. the integration tests (real clients over real sockets) against it;
+#   2. the integration tests (real clients over real sockets) against it,
+#      and tests/install-check.sh (make install DESTDIR=..., systemd-analyze
+#      verify on the unit, man -l on both pages);
 #   3. the same unit and integration tests built with ASan + UBSan;
 #   4. the libFuzzer targets for FUZZ_SECONDS each (default 40) under ASan.
 # Usage: tests/run-all.sh [--install]   (--install first runs tests/deps.sh test)
@@ -26,6 +28,9 @@ step "unit tests (make check)"
 
 step "integration tests"
 "$top/tests/integration/run.sh" --warren "$top/_build/release/server/warren"
+
+step "install check (make install DESTDIR, systemd-analyze verify, man -l)"
+"$top/tests/install-check.sh" "$top/_build/release"
 
 step "sanitizer build (ASan + UBSan)"
 mkdir -p _build/asan
