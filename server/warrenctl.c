@@ -951,6 +951,8 @@ v_list_permissions(const struct verb *v)
 		fail_unexpected(&r);
 	json_t *rows = json_loads(r.body.p, 0, NULL);
 	resp_free(&r);
+	if (json_array_size(rows) == 0)
+		fputs("\n", stdout); /* as rabbitmqctl 3.10 does, even with -q or -s */
 	print_table(listing(v->name), rows);
 	json_decref(rows);
 	return EX_OK_;
@@ -965,12 +967,17 @@ v_list_policies(const struct verb *v)
 	info("Listing policies for vhost \"%s\" ...\n", vhost());
 	call("GET", p, NULL, NULL, &r);
 	free(p);
-	if (r.status != 200 && r.status != 404)
+	if (r.status == 404) {
+		resp_free(&r);
+		fprintf(stderr, "Virtual host '%s' does not exist\n", vhost());
+		return EX_DATAERR_;
+	}
+	if (r.status != 200)
 		fail_unexpected(&r);
-	json_t *rows = r.status == 200 ? json_loads(r.body.p, 0, NULL) : json_array();
+	json_t *rows = json_loads(r.body.p, 0, NULL);
 	resp_free(&r);
-	if (json_array_size(rows) == 0 && !o.quiet && !o.silent)
-		fputs("\n", stdout); /* as rabbitmqctl 3.10 does */
+	if (json_array_size(rows) == 0)
+		fputs("\n", stdout); /* as rabbitmqctl 3.10 does, even with -q or -s */
 	print_table(listing(v->name), rows);
 	json_decref(rows);
 	return EX_OK_;
@@ -1640,6 +1647,27 @@ v_await_startup(const struct verb *v)
 	return EX_UNAVAILABLE_;
 }
 
+/* Is the process still running?  A zombie (exited, not yet reaped by its parent) is not. */
+static bool
+running(pid_t pid)
+{
+	char  path[64], buf[512];
+	FILE *f;
+	bool  zombie = false;
+
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL) {
+			char *rp = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+			zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+		}
+		fclose(f);
+	}
+	return !zombie;
+}
+
 static int
 v_stop(const struct verb *v)
 {
@@ -1661,7 +1689,7 @@ v_stop(const struct verb *v)
 	json_decref(j);
 	resp_free(&r);
 	/* like rabbitmqctl stop with a pid file: return once the process is gone */
-	while (pid > 0 && kill((pid_t)pid, 0) == 0) {
+	while (pid > 0 && running((pid_t)pid)) {
 		if (now() >= deadline) {
 			fprintf(stderr, "Error:\nthe broker (pid %" JSON_INTEGER_FORMAT
 			                ") did not stop within %.0f seconds\n",
