@@ -617,14 +617,17 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 	}
 	struct user *u = broker_user(user);
 	if (u == NULL || !broker_check_password(u, pass)) {
-		log_warnx("<conn %llu> authentication failed for user '%.*s' (%s)",
-		          (unsigned long long)c->id, (int)user.len, (const char *)user.ptr, c->peer);
+		log_warnx("<conn %llu> Error on AMQP connection (%s -> %s, state: starting): "
+		          "%.*s login refused: user '%.*s' - invalid credentials",
+		          (unsigned long long)c->id, c->peer, c->local, (int)m->mechanism.len,
+		          (const char *)m->mechanism.ptr, (int)user.len, (const char *)user.ptr);
 		auth_refused(c, m->mechanism);
 		return;
 	}
 	if (!c->loopback && config_is_loopback_user(broker.cfg, u->name)) {
-		log_warnx("<conn %llu> user '%s' can only connect via localhost",
-		          (unsigned long long)c->id, u->name);
+		log_warnx("<conn %llu> Error on AMQP connection (%s -> %s, state: starting): "
+		          "user '%s' can only connect via localhost",
+		          (unsigned long long)c->id, c->peer, c->local, u->name);
 		auth_refused(c, m->mechanism);
 		return;
 	}
@@ -758,7 +761,9 @@ connection_method(struct conn *c, uint32_t id, union amqp_method *m)
 		}
 		break;
 	case AMQP_CONNECTION_CLOSE_METHOD:
-		log_info("<conn %llu> client closed the connection", (unsigned long long)c->id);
+		log_info("<conn %llu> closing AMQP connection (%s -> %s, vhost: '%s', user: '%s')",
+		         (unsigned long long)c->id, c->peer, c->local, c->vh ? c->vh->name : "",
+		         c->user_name);
 		tx_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &cok);
 		c->state = CONN_FLUSH_CLOSE;
 		conn_want_flush(c);
@@ -1092,8 +1097,9 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (c->state == CONN_OPEN)
-			log_info("<conn %llu> client unexpectedly closed TCP connection",
-			         (unsigned long long)c->id);
+			log_info("<conn %llu> closing AMQP connection (%s -> %s): client unexpectedly "
+			         "closed TCP connection",
+			         (unsigned long long)c->id, c->peer, c->local);
 		conn_abort(c);
 		return;
 	}

@@ -15,6 +15,7 @@ import tempfile
 import time
 import unittest
 
+import pika
 import pika.exceptions
 
 from helpers import WARREN_BIN, BrokerTestCase, OwnBroker, connect
@@ -112,8 +113,12 @@ class LogFileTests(WarrenTestCase):
         self.assertRegex(text, r"<conn \d+> accepting AMQP connection \(127\.0\.0\.1:\d+ -> "
                                r"127\.0\.0\.1:%d\)" % b.port)
         self.assertIn("user 'guest' authenticated and granted access to vhost '/'", text)
-        self.assertRegex(text, r"channel 1 error: NOT_FOUND - no queue 'no-such-queue' in "
-                               r"vhost '/'")
+        # RabbitMQ's wordings, with warren's connection ids
+        peer = r"127\.0\.0\.1:\d+ -> 127\.0\.0\.1:%d" % b.port
+        self.assertRegex(text, r"Channel error on connection \(%s, vhost: '/', user: 'guest'\), "
+                               r"channel 1: operation queue\.declare caused a channel exception "
+                               r"not_found: no queue 'no-such-queue' in vhost '/'" % peer)
+        self.assertRegex(text, r"closing AMQP connection \(%s, vhost: '/', user: 'guest'\)" % peer)
         # log.console = false: nothing on stderr
         self.assertEqual(b.read_log(), "")
 
@@ -131,6 +136,17 @@ class LogFileTests(WarrenTestCase):
         self.assertIn("received SIGHUP, reopened the log file %s" % log, new)
         self.assertIn("accepting AMQP connection", new)
         self.assertEqual(open(log + ".1").read(), first)  # nothing more went to the old one
+
+    def test_authentication_failure_is_logged(self):
+        b = OwnBroker(self)
+        with self.assertRaises(pika.exceptions.AMQPConnectionError):
+            b.connect(credentials=pika.PlainCredentials("guest", "wrong"))
+        deadline = time.monotonic() + 5
+        while "login refused" not in b.read_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertRegex(b.read_log(), STAMP + r"<conn \d+> Error on AMQP connection "
+                         r"\(127\.0\.0\.1:\d+ -> 127\.0\.0\.1:%d, state: starting\): PLAIN login "
+                         r"refused: user 'guest' - invalid credentials\n" % b.port)
 
     def test_console_and_file_levels(self):
         log = os.path.join(self.tmp, "w.log")
