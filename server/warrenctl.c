@@ -944,6 +944,7 @@ v_list_permissions(const struct verb *v)
 	call("GET", p, NULL, NULL, &r);
 	free(p);
 	if (r.status == 404) {
+		resp_free(&r);
 		fprintf(stderr, "Virtual host '%s' does not exist\n", vhost());
 		return EX_DATAERR_;
 	}
@@ -1071,6 +1072,7 @@ v_delete_user(const struct verb *v)
 	call("DELETE", p, NULL, NULL, &r);
 	free(p);
 	if (r.status == 404) {
+		resp_free(&r);
 		fprintf(stderr, "Error:\nUser \"%s\" does not exist\n", o.pos[0]);
 		return EX_NOUSER_;
 	}
@@ -1177,6 +1179,7 @@ v_delete_vhost(const struct verb *v)
 	call("DELETE", p, NULL, NULL, &r);
 	free(p);
 	if (r.status == 404) {
+		resp_free(&r);
 		fprintf(stderr, "Virtual host '%s' does not exist\n", o.pos[0]);
 		return EX_DATAERR_;
 	}
