@@ -20,22 +20,13 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
+#include <sysexits.h> /* rabbitmqctl exits with these: 64 usage, 69 unavailable, ... */
 #include <unistd.h>
 
 #ifndef WARREN_DEFAULT_SOCKET
 #define WARREN_DEFAULT_SOCKET "/var/lib/warren/warren.sock"
 #endif
 
-/* rabbitmqctl's exit codes (sysexits.h) */
-enum {
-	EX_OK_ = 0,
-	EX_USAGE_ = 64,
-	EX_DATAERR_ = 65,
-	EX_NOUSER_ = 67,
-	EX_UNAVAILABLE_ = 69,
-	EX_SOFTWARE_ = 70,
-	EX_NOPERM_ = 77,
-};
 
 /* A growable string. */
 struct buf {
@@ -53,7 +44,7 @@ buf_add(struct buf *b, const void *p, size_t n)
 		char *np = realloc(b->p, cap);
 		if (np == NULL) {
 			fputs("warrenctl: out of memory\n", stderr);
-			exit(EX_SOFTWARE_);
+			exit(EX_SOFTWARE);
 		}
 		b->p = np;
 		b->cap = cap;
@@ -83,7 +74,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 		return;
 	char *tmp = malloc((size_t)n + 1);
 	if (tmp == NULL)
-		exit(EX_SOFTWARE_);
+		exit(EX_SOFTWARE);
 	va_start(ap, fmt);
 	vsnprintf(tmp, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -300,7 +291,7 @@ call(const char *method, const char *path, const char *body, const char *x_reaso
 {
 	if (request(method, path, body, x_reason, r) != 0) {
 		unreachable(errno);
-		exit(EX_UNAVAILABLE_);
+		exit(EX_UNAVAILABLE);
 	}
 }
 
@@ -331,9 +322,9 @@ fail_unexpected(const struct resp *r)
 
 	fprintf(stderr, "Error:\n%s\n", why);
 	free(why);
-	exit(r->status == 404 ? EX_UNAVAILABLE_ :
-	     r->status == 400 ? EX_DATAERR_ :
-	     r->status == 401 ? EX_NOPERM_ : EX_SOFTWARE_);
+	exit(r->status == 404 ? EX_UNAVAILABLE :
+	     r->status == 400 ? EX_DATAERR :
+	     r->status == 401 ? EX_NOPERM : EX_SOFTWARE);
 }
 
 static json_t *
@@ -347,7 +338,7 @@ get_json(const char *path)
 		fail_unexpected(&r);
 	if ((j = json_loads(r.body.p, 0, NULL)) == NULL) {
 		fprintf(stderr, "Error:\nthe broker's answer to %s is not JSON\n", path);
-		exit(EX_SOFTWARE_);
+		exit(EX_SOFTWARE);
 	}
 	resp_free(&r);
 	return j;
@@ -840,7 +831,7 @@ usage_error(const char *fmt, ...)
 		fprintf(stderr, "\n\nUsage\n\nwarrenctl [--node <node>] [--quiet] %s\n", cur_verb->usage);
 	else
 		fputs("\n", stderr);
-	exit(EX_USAGE_);
+	exit(EX_USAGE);
 }
 
 static int
@@ -854,7 +845,7 @@ list_generic(const char *verb, const char *path, bool vhost_404_empty)
 	if (r.status == 404 && vhost_404_empty) {
 		/* rabbitmqctl lists nothing for a vhost that does not exist */
 		resp_free(&r);
-		return EX_OK_;
+		return EX_OK;
 	}
 	if (r.status != 200)
 		fail_unexpected(&r);
@@ -862,7 +853,7 @@ list_generic(const char *verb, const char *path, bool vhost_404_empty)
 	resp_free(&r);
 	print_table(l, rows);
 	json_decref(rows);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -946,7 +937,7 @@ v_list_permissions(const struct verb *v)
 	if (r.status == 404) {
 		resp_free(&r);
 		fprintf(stderr, "Virtual host '%s' does not exist\n", vhost());
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	if (r.status != 200)
 		fail_unexpected(&r);
@@ -956,7 +947,7 @@ v_list_permissions(const struct verb *v)
 		fputs("\n", stdout); /* as rabbitmqctl 3.10 does, even with -q or -s */
 	print_table(listing(v->name), rows);
 	json_decref(rows);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -971,7 +962,7 @@ v_list_policies(const struct verb *v)
 	if (r.status == 404) {
 		resp_free(&r);
 		fprintf(stderr, "Virtual host '%s' does not exist\n", vhost());
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	if (r.status != 200)
 		fail_unexpected(&r);
@@ -981,7 +972,7 @@ v_list_policies(const struct verb *v)
 		fputs("\n", stdout); /* as rabbitmqctl 3.10 does, even with -q or -s */
 	print_table(listing(v->name), rows);
 	json_decref(rows);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* Users. */
@@ -1045,7 +1036,7 @@ v_add_user(const struct verb *v)
 		json_decref(u);
 		free(pw);
 		fprintf(stderr, "Error:\nUser \"%s\" already exists\n", name);
-		return EX_SOFTWARE_;
+		return EX_SOFTWARE;
 	}
 	char   *p = path1("/api/users/", name);
 	json_t *body = json_pack("{s:s,s:s}", "password", pw, "tags", "");
@@ -1058,7 +1049,7 @@ v_add_user(const struct verb *v)
 	resp_free(&r);
 	info("Done. Don't forget to grant the user permissions to some virtual hosts! See "
 	     "'warrenctl help set_permissions' to learn more.\n");
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1074,12 +1065,12 @@ v_delete_user(const struct verb *v)
 	if (r.status == 404) {
 		resp_free(&r);
 		fprintf(stderr, "Error:\nUser \"%s\" does not exist\n", o.pos[0]);
-		return EX_NOUSER_;
+		return EX_NOUSER;
 	}
 	if (r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* PUT a user back with changes; the tags are kept unless given. */
@@ -1099,7 +1090,7 @@ update_user(const char *name, json_t *u, const char *password, json_t *tags)
 	if (r.status != 201 && r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1111,7 +1102,7 @@ v_change_password(const struct verb *v)
 	info("Changing password for user \"%s\" ...\n", o.pos[0]);
 	if ((u = get_user(o.pos[0])) == NULL) {
 		fprintf(stderr, "Error:\nUser \"%s\" does not exist\n", o.pos[0]);
-		return EX_NOUSER_;
+		return EX_NOUSER;
 	}
 	int rc = update_user(o.pos[0], u, o.pos[1], NULL);
 	json_decref(u);
@@ -1134,7 +1125,7 @@ v_set_user_tags(const struct verb *v)
 	if ((u = get_user(o.pos[0])) == NULL) {
 		json_decref(tags);
 		fprintf(stderr, "Error:\nUser \"%s\" does not exist\n", o.pos[0]);
-		return EX_NOUSER_;
+		return EX_NOUSER;
 	}
 	int rc = update_user(o.pos[0], u, NULL, tags);
 	json_decref(u);
@@ -1165,7 +1156,7 @@ v_add_vhost(const struct verb *v)
 	if (r.status != 201 && r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1181,12 +1172,12 @@ v_delete_vhost(const struct verb *v)
 	if (r.status == 404) {
 		resp_free(&r);
 		fprintf(stderr, "Virtual host '%s' does not exist\n", o.pos[0]);
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	if (r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* rabbitmqctl's checks before a permission change: the user, then the vhost. */
@@ -1199,16 +1190,16 @@ check_user_vhost(const char *user)
 	free(p);
 	if (!e) {
 		fprintf(stderr, "Error:\nUser %s does not exist\n", user);
-		return EX_NOUSER_;
+		return EX_NOUSER;
 	}
 	p = path1("/api/vhosts/", vhost());
 	e = exists(p);
 	free(p);
 	if (!e) {
 		fprintf(stderr, "Error:\nVirtual host %s does not exist\n", vhost());
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1219,7 +1210,7 @@ v_set_permissions(const struct verb *v)
 
 	(void)v;
 	info("Setting permissions for user \"%s\" in vhost \"%s\" ...\n", o.pos[0], vhost());
-	if ((rc = check_user_vhost(o.pos[0])) != EX_OK_)
+	if ((rc = check_user_vhost(o.pos[0])) != EX_OK)
 		return rc;
 	char   *p = path2("/api/permissions/", vhost(), "/", o.pos[0]);
 	json_t *body = json_pack("{s:s,s:s,s:s}", "configure", o.pos[1], "write", o.pos[2], "read",
@@ -1230,7 +1221,7 @@ v_set_permissions(const struct verb *v)
 	if (r.status != 201 && r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1241,7 +1232,7 @@ v_clear_permissions(const struct verb *v)
 
 	(void)v;
 	info("Clearing permissions for user \"%s\" in vhost \"%s\" ...\n", o.pos[0], vhost());
-	if ((rc = check_user_vhost(o.pos[0])) != EX_OK_)
+	if ((rc = check_user_vhost(o.pos[0])) != EX_OK)
 		return rc;
 	char *p = path2("/api/permissions/", vhost(), "/", o.pos[0]);
 	call("DELETE", p, NULL, NULL, &r);
@@ -1249,7 +1240,7 @@ v_clear_permissions(const struct verb *v)
 	if (r.status != 204 && r.status != 404) /* none to clear is fine */
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* Policies. */
@@ -1273,11 +1264,11 @@ v_set_policy(const struct verb *v)
 	if (*prio == '\0' || *end != '\0' || errno != 0) {
 		fprintf(stderr, "Error:\nValidation failed\n\npriority must be an integer, got %s\n\n",
 		        prio);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if ((def = json_loads(o.pos[2], JSON_DECODE_ANY, &jerr)) == NULL) {
 		fputs("Error:\nJSON decoding error. Reason: badarg\n", stderr);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	char   *p = path2("/api/policies/", vhost(), "/", o.pos[0]);
 	json_t *body = json_pack("{s:s,s:o,s:I,s:s}", "pattern", o.pos[1], "definition", def,
@@ -1294,17 +1285,17 @@ v_set_policy(const struct verb *v)
 			fprintf(stderr, "Error:\nValidation failed\n\n%s\n\n", why);
 		free(why);
 		resp_free(&r);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if (r.status == 404) {
 		fprintf(stderr, "Error:\nVirtual host %s does not exist\n", vhost());
 		resp_free(&r);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if (r.status != 201 && r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1320,12 +1311,12 @@ v_clear_policy(const struct verb *v)
 	if (r.status == 404) {
 		fputs("Error:\nParameter does not exist\n", stderr);
 		resp_free(&r);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if (r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* Queues. */
@@ -1346,12 +1337,12 @@ v_purge_queue(const struct verb *v)
 	if (r.status == 404) {
 		fputs("Error:\nnot_found\n", stderr);
 		resp_free(&r);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if (r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1368,7 +1359,7 @@ v_delete_queue(const struct verb *v)
 		free(p);
 		resp_free(&r);
 		fputs("Error:\nQueue not found\n", stderr);
-		return EX_USAGE_; /* what rabbitmqctl 3.10 returns here */
+		return EX_USAGE; /* what rabbitmqctl 3.10 returns here */
 	}
 	if (r.status != 200)
 		fail_unexpected(&r);
@@ -1388,20 +1379,20 @@ v_delete_queue(const struct verb *v)
 	if (r.status == 404) {
 		resp_free(&r);
 		fputs("Error:\nQueue not found\n", stderr);
-		return EX_USAGE_;
+		return EX_USAGE;
 	}
 	if (r.status == 400) {
 		char *why = error_reason(&r);
 		fprintf(stderr, "Error:\n%s\n", why);
 		free(why);
 		resp_free(&r);
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	if (r.status != 204)
 		fail_unexpected(&r);
 	resp_free(&r);
 	info("Queue was successfully deleted with %" JSON_INTEGER_FORMAT " ready messages\n", ready);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* Connections. */
@@ -1428,7 +1419,7 @@ v_close_connection(const struct verb *v)
 	if (name == NULL) {
 		json_decref(conns);
 		fprintf(stderr, "Error:\nno connection with pid or name '%s'\n", o.pos[0]);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	char *p = path1("/api/connections/", name);
 	call("DELETE", p, NULL, o.pos[1], &r);
@@ -1437,7 +1428,7 @@ v_close_connection(const struct verb *v)
 	if (r.status != 204 && r.status != 404) /* gone meanwhile: closed all the same */
 		fail_unexpected(&r);
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* Definitions. */
@@ -1457,16 +1448,16 @@ v_export_definitions(const struct verb *v)
 	if (strcmp(dest, "-") == 0) {
 		fwrite(r.body.p, 1, r.body.len, stdout);
 		resp_free(&r);
-		return EX_OK_;
+		return EX_OK;
 	}
 	FILE *f = fopen(dest, "w");
 	if (f == NULL || fwrite(r.body.p, 1, r.body.len, f) != r.body.len || fclose(f) != 0) {
 		fprintf(stderr, "Error:\n%s: %s\n", dest, strerror(errno));
 		resp_free(&r);
-		return EX_DATAERR_; /* cannot write the file */
+		return EX_DATAERR; /* cannot write the file */
 	}
 	resp_free(&r);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int
@@ -1486,7 +1477,7 @@ v_import_definitions(const struct verb *v)
 		info("Importing definitions in JSON from a file at \"%s\" ...\n", o.pos[0]);
 	if (!from_stdin && (f = fopen(o.pos[0], "r")) == NULL) {
 		fprintf(stderr, "Error:\n%s: %s\n", o.pos[0], strerror(errno));
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_add(&in, chunk, n);
@@ -1498,7 +1489,7 @@ v_import_definitions(const struct verb *v)
 		json_decref(parsed);
 		buf_free(&in);
 		fputs("Error:\nFailed to decode definitions: not a JSON object\n", stderr);
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	json_decref(parsed);
 	call("POST", "/api/definitions", in.p, NULL, &r);
@@ -1508,14 +1499,14 @@ v_import_definitions(const struct verb *v)
 		fprintf(stderr, "Error:\n%s\n", why);
 		free(why);
 		resp_free(&r);
-		return EX_DATAERR_;
+		return EX_DATAERR;
 	}
 	if (r.status != 204 && r.status != 201 && r.status != 200)
 		fail_unexpected(&r);
 	resp_free(&r);
 	info("Successfully started definition import. This process is asynchronous and can take "
 	     "some time.\n");
-	return EX_OK_;
+	return EX_OK;
 }
 
 /* The node. */
@@ -1612,7 +1603,7 @@ v_status(const struct verb *v)
 	json_decref(ov);
 	json_decref(nodes);
 	json_decref(vhosts);
-	return EX_OK_;
+	return EX_OK;
 }
 
 static double
@@ -1637,7 +1628,7 @@ v_await_startup(const struct verb *v)
 			int status = r.status;
 			resp_free(&r);
 			if (status == 200)
-				return EX_OK_;
+				return EX_OK;
 			err = EPROTO;
 		} else {
 			err = errno;
@@ -1647,7 +1638,7 @@ v_await_startup(const struct verb *v)
 		usleep(100 * 1000);
 	}
 	unreachable(err);
-	return EX_UNAVAILABLE_;
+	return EX_UNAVAILABLE;
 }
 
 /* Is the process still running?  A zombie (exited, not yet reaped by its parent) is not. */
@@ -1681,9 +1672,9 @@ v_stop(const struct verb *v)
 	info("Stopping and halting node %s ...\n", node_name());
 	if (request("POST", "/api/ctl/stop", "", NULL, &r) != 0) {
 		if (o.idempotent)
-			return EX_OK_;
+			return EX_OK;
 		unreachable(errno);
-		return EX_UNAVAILABLE_;
+		return EX_UNAVAILABLE;
 	}
 	if (r.status != 200)
 		fail_unexpected(&r);
@@ -1697,11 +1688,11 @@ v_stop(const struct verb *v)
 			fprintf(stderr, "Error:\nthe broker (pid %" JSON_INTEGER_FORMAT
 			                ") did not stop within %.0f seconds\n",
 			        pid, o.timeout_set ? o.timeout : 120.0);
-			return EX_SOFTWARE_;
+			return EX_SOFTWARE;
 		}
 		usleep(50 * 1000);
 	}
-	return EX_OK_;
+	return EX_OK;
 }
 
 static int v_help(const struct verb *v);
@@ -1859,43 +1850,38 @@ v_help(const struct verb *v)
 	(void)v;
 	if (o.npos == 0) {
 		general_usage(stdout);
-		return EX_OK_;
+		return EX_OK;
 	}
 	if ((w = find_verb(o.pos[0])) == NULL) {
 		fprintf(stderr, "\nCommand '%s' not found. \n", o.pos[0]);
 		general_usage(stderr);
-		return EX_USAGE_;
+		return EX_USAGE;
 	}
 	verb_help(w);
-	return EX_OK_;
+	return EX_OK;
 }
 
-/* Options that take a value, and where it goes. */
+/* Options that take a value, and where it goes (-t and --formatter are main's). */
 static const char **
 value_option(const char *a)
 {
-	static const char *timeout_str;
+	static const struct {
+		const char  *s, *l;
+		const char **dst;
+	} opts[] = {
+		{ "-n", "--node", &o.node },
+		{ NULL, "--socket", &o.socket },
+		{ "-p", "--vhost", &o.vhost },
+		{ NULL, "--apply-to", &o.apply_to },
+		{ NULL, "--priority", &o.priority },
+		{ NULL, "--description", &o.description },
+		{ NULL, "--tags", &o.tags },
+		{ NULL, "--default-queue-type", &o.default_queue_type },
+	};
 
-	if (!strcmp(a, "-n") || !strcmp(a, "--node"))
-		return &o.node;
-	if (!strcmp(a, "--socket"))
-		return &o.socket;
-	if (!strcmp(a, "-p") || !strcmp(a, "--vhost"))
-		return &o.vhost;
-	if (!strcmp(a, "-t") || !strcmp(a, "--timeout"))
-		return &timeout_str;
-	if (!strcmp(a, "--apply-to"))
-		return &o.apply_to;
-	if (!strcmp(a, "--priority"))
-		return &o.priority;
-	if (!strcmp(a, "--description"))
-		return &o.description;
-	if (!strcmp(a, "--tags"))
-		return &o.tags;
-	if (!strcmp(a, "--default-queue-type"))
-		return &o.default_queue_type;
-	if (!strcmp(a, "--formatter"))
-		return &timeout_str; /* placeholder, checked below */
+	for (size_t i = 0; i < NELEM(opts); i++)
+		if ((opts[i].s && !strcmp(a, opts[i].s)) || (opts[i].l && !strcmp(a, opts[i].l)))
+			return opts[i].dst;
 	return NULL;
 }
 
@@ -1931,7 +1917,7 @@ main(int argc, char **argv)
 	char             **pos = calloc((size_t)argc + 1, sizeof(char *));
 
 	if (pos == NULL)
-		return EX_SOFTWARE_;
+		return EX_SOFTWARE;
 	signal(SIGPIPE, SIG_IGN);
 	o.pos = pos;
 	o.argv = argv + 1;
@@ -1953,20 +1939,22 @@ main(int argc, char **argv)
 			}
 			if (flag_option(name) && val == NULL)
 				continue;
-			if ((dst = value_option(name)) != NULL) {
+			bool is_timeout = !strcmp(name, "-t") || !strcmp(name, "--timeout");
+			bool is_formatter = !strcmp(name, "--formatter");
+			if ((dst = value_option(name)) != NULL || is_timeout || is_formatter) {
 				if (val == NULL) {
 					if (i + 1 >= argc) {
 						fprintf(stderr, "warrenctl: option %s needs a value\n", name);
-						return EX_USAGE_;
+						return EX_USAGE;
 					}
 					val = argv[++i];
 				}
-				if (!strcmp(name, "-t") || !strcmp(name, "--timeout")) {
+				if (is_timeout) {
 					timeout_str = val;
-				} else if (!strcmp(name, "--formatter")) {
+				} else if (is_formatter) {
 					if (strcmp(val, "table") != 0) {
 						fprintf(stderr, "warrenctl: only the table formatter is supported\n");
-						return EX_USAGE_;
+						return EX_USAGE;
 					}
 				} else {
 					*dst = val;
@@ -1976,7 +1964,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "Error: invalid options for this command:\n\t%s\n", a);
 			if (verb_name)
 				fprintf(stderr, "See 'warrenctl help %s'\n", verb_name);
-			return EX_USAGE_;
+			return EX_USAGE;
 		}
 		if (verb_name == NULL)
 			verb_name = a;
@@ -1990,23 +1978,23 @@ main(int argc, char **argv)
 		if (*timeout_str == '\0' || *end != '\0' || errno || !(o.timeout >= 0)) {
 			fprintf(stderr, "warrenctl: --timeout: expected a number of seconds, got '%s'\n",
 			        timeout_str);
-			return EX_USAGE_;
+			return EX_USAGE;
 		}
 		o.timeout_set = true;
 	}
 	if (verb_name == NULL) {
 		general_usage(o.help ? stdout : stderr);
-		return o.help ? EX_OK_ : EX_USAGE_;
+		return o.help ? EX_OK : EX_USAGE;
 	}
 	if ((v = find_verb(verb_name)) == NULL) {
 		fprintf(stderr, "\nCommand '%s' not found. \n", verb_name);
 		general_usage(stderr);
-		return EX_USAGE_;
+		return EX_USAGE;
 	}
 	cur_verb = v;
 	if (o.help) {
 		verb_help(v);
-		return EX_OK_;
+		return EX_OK;
 	}
 	if (o.npos < v->min_args && !(v->fn == v_add_user && o.npos == 1))
 		usage_error("not enough arguments.");
