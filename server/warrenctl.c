@@ -212,9 +212,11 @@ request(const char *method, const char *path, const char *body, const char *x_re
 	memcpy(sun.sun_path, sp, strlen(sp));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	if (o.timeout_set && o.timeout > 0) {
-		struct timeval tv = { (time_t)o.timeout,
-			              (suseconds_t)((o.timeout - (double)(time_t)o.timeout) * 1e6) };
+	/* a broker that stops answering must not hang a script: rabbitmqctl's 60 s */
+	double limit = o.timeout_set ? o.timeout : 60.0;
+	if (limit > 0) {
+		struct timeval tv = { (time_t)limit,
+			              (suseconds_t)((limit - (double)(time_t)limit) * 1e6) };
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
