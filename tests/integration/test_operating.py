@@ -158,6 +158,28 @@ class LogFileTests(WarrenTestCase):
         self.assertNotIn("accepting AMQP connection", open(log).read())
 
 
+class RecoveryLogTests(WarrenTestCase):
+
+    def test_recovery_summary(self):
+        data = os.path.join(self.tmp, "data")
+        b = OwnBroker(self, data_dir=data)
+        c = b.connect()
+        ch = c.channel()
+        ch.confirm_delivery()
+        for q in ("d1", "d2"):
+            ch.queue_declare(q, durable=True)
+        for _ in range(3):
+            ch.basic_publish("", "d1", b"x", pika.BasicProperties(delivery_mode=2))
+        c.close()
+        b.stop()
+        b2 = OwnBroker(self, data_dir=data)
+        b2.connect().close()
+        self.assertRegex(b2.read_log(), STAMP + r"recovered 3 messages of queue 'd1' in vhost '/'\n")
+        self.assertRegex(b2.read_log(), STAMP + r"Recovering 2 queues of type "
+                                               r"rabbit_classic_queue took \d+ms; 3 messages "
+                                               r"recovered\n")
+
+
 class NotifyTests(WarrenTestCase):
 
     def test_ready_watchdog_stopping(self):
