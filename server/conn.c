@@ -1127,6 +1127,21 @@ static bool        mem_alarm, disk_alarm;
 static ev_timer    mem_timer;
 static uint64_t    mem_limit;
 
+/* "rabbit@host", the node name RabbitMQ's alarm lines carry. */
+static const char *
+node_name(void)
+{
+	static char name[300];
+
+	if (name[0] == '\0') {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = '\0';
+		snprintf(name, sizeof(name), "rabbit@%s", host);
+	}
+	return name;
+}
+
 /*
  * The memory high watermark: resident memory checked every second against
  * vm_memory_high_watermark (absolute, else relative to the machine's
@@ -1148,9 +1163,12 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		bool     high = rss > mem_limit;
 		if (high != mem_alarm) {
 			mem_alarm = high;
-			log_warnx("memory: resident %llu MiB, high watermark %llu MiB%s",
-			          (unsigned long long)(rss >> 20), (unsigned long long)(mem_limit >> 20),
-			          high ? ": memory alarm set" : ": memory alarm cleared");
+			/* RabbitMQ's two lines */
+			log_warnx("vm_memory_high_watermark %s. Memory used:%llu allowed:%llu",
+			          high ? "set" : "clear", (unsigned long long)rss,
+			          (unsigned long long)mem_limit);
+			log_warnx("memory resource limit alarm %s on node %s", high ? "set" : "cleared",
+			          node_name());
 		}
 	}
 	fclose(f);
@@ -1162,9 +1180,11 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		bool     low = freeb < broker.cfg->disk_free_limit;
 		if (low != disk_alarm) {
 			disk_alarm = low;
-			log_warnx("disk: %llu MiB free, limit %llu MiB%s", (unsigned long long)(freeb >> 20),
-			          (unsigned long long)(broker.cfg->disk_free_limit >> 20),
-			          low ? ": disk alarm set" : ": disk alarm cleared");
+			log_warnx("Free disk space is %s. Free bytes: %llu. Limit: %llu",
+			          low ? "insufficient" : "sufficient", (unsigned long long)freeb,
+			          (unsigned long long)broker.cfg->disk_free_limit);
+			log_warnx("disk resource limit alarm %s on node %s", low ? "set" : "cleared",
+			          node_name());
 		}
 	}
 }
@@ -1223,11 +1243,12 @@ conn_set_alarm(const char *reason)
 		return;
 	alarm_reason = reason;
 	if (reason) {
-		log_warnx("resource alarm: %s; blocking publishers", reason);
+		log_warnx("resource alarm (%s): Publishers will be blocked until this alarm clears",
+		          reason);
 		ev_timer_init(&alarm_timer, alarm_tick, 1.0, 1.0);
 		ev_timer_start(loop, &alarm_timer);
 	} else {
-		log_info("resource alarm cleared; unblocking publishers");
+		log_info("resource alarms cleared: publishers are unblocked");
 		ev_timer_stop(loop, &alarm_timer);
 	}
 	list_for_each_safe (it, tmp, &broker.conns) {
