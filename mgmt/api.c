@@ -591,8 +591,10 @@ node_json(void)
 	json_t            *n = json_object();
 	char               pid[32];
 	struct mgmt_totals t;
+	bool               mem_alarm, disk_alarm;
 
 	mgmt_stats_totals(NULL, &t);
+	inspect_alarms(&mem_alarm, &disk_alarm);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	json_object_set_new(n, "name", json_string(mgmt_node_name()));
 	json_object_set_new(n, "type", json_string("disc"));
@@ -600,11 +602,12 @@ node_json(void)
 	json_object_set_new(n, "os_pid", json_string(pid));
 	mgmt_set_stat(n, "mem_used", mgmt_mem_used(), 0);
 	json_object_set_new(n, "mem_limit", json_integer((json_int_t)mgmt_mem_limit()));
-	json_object_set_new(n, "mem_alarm", json_false());
+	json_object_set_new(n, "mem_alarm", json_boolean(mem_alarm));
 	json_object_set_new(n, "mem_calculation_strategy", json_string("rss"));
 	mgmt_set_stat(n, "disk_free", mgmt_disk_free(), 0);
-	json_object_set_new(n, "disk_free_limit", json_integer(50000000));
-	json_object_set_new(n, "disk_free_alarm", json_false());
+	json_object_set_new(n, "disk_free_limit",
+	                    json_integer(broker.cfg ? (json_int_t)broker.cfg->disk_free_limit : 50000000));
+	json_object_set_new(n, "disk_free_alarm", json_boolean(disk_alarm));
 	mgmt_set_stat(n, "fd_used", mgmt_fds_used(), 0);
 	json_object_set_new(n, "fd_total", json_integer((json_int_t)mgmt_fds_total()));
 	mgmt_set_stat(n, "sockets_used", inspect_conn_count(), 0);

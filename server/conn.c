@@ -1190,6 +1190,13 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 void
+conn_alarms(bool *memory, bool *disk)
+{
+	*memory = mem_alarm;
+	*disk = disk_alarm || persist_failed();
+}
+
+void
 conn_start_memory_monitor(void)
 {
 	const struct config *cfg = broker.cfg;

@@ -124,6 +124,8 @@ void conn_set_alarm(const char *reason);
 void conn_start_memory_monitor(void);
 /* A connection publishes: block it now if an alarm is on. */
 void conn_published(struct conn *c);
+/* Which resource alarms are in effect (the disk's also when storage failed). */
+void conn_alarms(bool *memory, bool *disk);
 
 /* Free channel id after channel.close / close-ok. */
 void conn_drop_channel(struct conn *c, uint16_t id);

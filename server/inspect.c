@@ -224,6 +224,12 @@ inspect_consumers_free(struct inspect_consumer *v, size_t n)
 	free(v);
 }
 
+void
+inspect_alarms(bool *memory, bool *disk)
+{
+	conn_alarms(memory, disk);
+}
+
 size_t
 inspect_conn_count(void)
 {

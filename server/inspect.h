@@ -73,6 +73,9 @@ size_t inspect_chans(struct inspect_chan **out);
 size_t inspect_consumers(struct inspect_consumer **out);
 void   inspect_consumers_free(struct inspect_consumer *v, size_t n);
 
+/* The resource alarms in effect, for nodes, status and health checks. */
+void inspect_alarms(bool *memory, bool *disk);
+
 /* Counters for totals. */
 size_t   inspect_conn_count(void);
 size_t   inspect_chan_count(void);

@@ -180,6 +180,24 @@ class RecoveryLogTests(WarrenTestCase):
                                                r"recovered\n")
 
 
+class AlarmStatusTests(WarrenTestCase):
+
+    def test_memory_alarm_in_status(self):
+        b = OwnBroker(self, config="vm_memory_high_watermark.absolute = 1MB\n")
+        deadline = time.monotonic() + 5
+        while "memory resource limit alarm set" not in b.read_log():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertRegex(b.read_log(), STAMP + r"vm_memory_high_watermark set\. Memory used:\d+ "
+                                              r"allowed:1048576\n")
+        ctl = os.path.join(os.path.dirname(WARREN_BIN), "warrenctl")
+        p = subprocess.run([ctl, "--socket", os.path.join(b.data_dir, "warren.sock"), "status"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"\nAlarms\n\nMemory alarm on node \S+\n")
+        self.assertNotIn("(none)", p.stdout)
+
+
 class NotifyTests(WarrenTestCase):
 
     def test_ready_watchdog_stopping(self):
