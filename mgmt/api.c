@@ -790,8 +790,29 @@ h_health(struct mgmt_ctx *ctx)
 		                                    "http", "amqp"));
 		return;
 	}
-	if (ctx->t.nsegs == 4 && (strcmp(what, "alarms") == 0 || strcmp(what, "local-alarms") == 0 ||
-	                          strcmp(what, "virtual-hosts") == 0)) {
+	if (ctx->t.nsegs == 4 && (strcmp(what, "alarms") == 0 || strcmp(what, "local-alarms") == 0)) {
+		bool mem, disk;
+		inspect_alarms(&mem, &disk);
+		if (!mem && !disk) {
+			ok_status(ctx);
+			return;
+		}
+		/* RabbitMQ's answer while alarms are in effect: 503, and which */
+		json_t *alarms = json_array();
+		if (mem)
+			json_array_append_new(alarms, json_pack("{s:s,s:s}", "node", mgmt_node_name(),
+			                                        "resource", "memory"));
+		if (disk)
+			json_array_append_new(alarms, json_pack("{s:s,s:s}", "node", mgmt_node_name(),
+			                                        "resource", "disk"));
+		mgmt_reply_json(ctx, 503,
+		                json_pack("{s:s,s:s,s:o}", "status", "failed", "reason",
+		                          what[0] == 'a' ? "There are alarms in effect in the cluster" :
+		                                           "There are alarms in effect on the node",
+		                          "alarms", alarms));
+		return;
+	}
+	if (ctx->t.nsegs == 4 && strcmp(what, "virtual-hosts") == 0) {
 		ok_status(ctx);
 		return;
 	}

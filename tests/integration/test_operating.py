@@ -183,7 +183,7 @@ class RecoveryLogTests(WarrenTestCase):
 class AlarmStatusTests(WarrenTestCase):
 
     def test_memory_alarm_in_status(self):
-        b = OwnBroker(self, config="vm_memory_high_watermark.absolute = 1MB\n")
+        b = OwnBroker(self, config="vm_memory_high_watermark.absolute = 1MB\n", mgmt=True)
         deadline = time.monotonic() + 5
         while "memory resource limit alarm set" not in b.read_log():
             self.assertLess(time.monotonic(), deadline)
@@ -196,6 +196,23 @@ class AlarmStatusTests(WarrenTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stdout, r"\nAlarms\n\nMemory alarm on node \S+\n")
         self.assertNotIn("(none)", p.stdout)
+        # the management API says so too: nodes, and the health check (503)
+        import base64
+        import http.client
+        import json
+        auth = {"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()}
+        h = http.client.HTTPConnection("127.0.0.1", b.mgmt_port, timeout=5)
+        h.request("GET", "/api/nodes", headers=auth)
+        node = json.loads(h.getresponse().read())[0]
+        self.assertIs(node["mem_alarm"], True)
+        self.assertIs(node["disk_free_alarm"], False)
+        h.request("GET", "/api/health/checks/alarms", headers=auth)
+        r = h.getresponse()
+        body = json.loads(r.read())
+        self.assertEqual(r.status, 503)
+        self.assertEqual(body["status"], "failed")
+        self.assertEqual([a["resource"] for a in body["alarms"]], ["memory"])
+        h.close()
 
 
 class NotifyTests(WarrenTestCase):
