@@ -804,7 +804,7 @@ h_health(struct mgmt_ctx *ctx)
 			                                        "resource", "memory"));
 		if (disk)
 			json_array_append_new(alarms, json_pack("{s:s,s:s}", "node", mgmt_node_name(),
-			                                        "resource", "disk"));
+			                                        "resource", "disk space"));
 		mgmt_reply_json(ctx, 503,
 		                json_pack("{s:s,s:s,s:o}", "status", "failed", "reason",
 		                          what[0] == 'a' ? "There are alarms in effect in the cluster" :
