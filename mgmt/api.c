@@ -227,6 +227,8 @@ mgmt_need_tag(struct mgmt_ctx *ctx, unsigned tags, const char *reason)
 bool
 mgmt_vhost_visible(const struct mgmt_ctx *ctx, const char *vhost)
 {
+	if (ctx->control)
+		return true;
 	return auth_vhost_access(vhost, ctx->user_name);
 }
 
@@ -249,7 +251,7 @@ mgmt_vhost_arg(struct mgmt_ctx *ctx, size_t seg)
 bool
 mgmt_check_perm(struct mgmt_ctx *ctx, const char *vhost, enum auth_access what, const char *name)
 {
-	if (auth_check(vhost, ctx->user_name, what, name))
+	if (ctx->control || auth_check(vhost, ctx->user_name, what, name))
 		return true;
 	mgmt_reply_error(ctx, 401, "not_authorised", "Access refused.");
 	return false;
@@ -793,8 +795,30 @@ h_health(struct mgmt_ctx *ctx)
 		                                    "http", "amqp"));
 		return;
 	}
-	if (ctx->t.nsegs == 4 && (strcmp(what, "alarms") == 0 || strcmp(what, "local-alarms") == 0 ||
-	                          strcmp(what, "virtual-hosts") == 0)) {
+	if (ctx->t.nsegs == 4 && (strcmp(what, "alarms") == 0 || strcmp(what, "local-alarms") == 0)) {
+		struct inspect_alarms a;
+		inspect_alarms(&a);
+		bool mem = a.mem_alarm, disk = a.disk_alarm;
+		if (!mem && !disk) {
+			ok_status(ctx);
+			return;
+		}
+		/* RabbitMQ's answer while alarms are in effect: 503, and which */
+		json_t *alarms = json_array();
+		if (mem)
+			json_array_append_new(alarms, json_pack("{s:s,s:s}", "node", mgmt_node_name(),
+			                                        "resource", "memory"));
+		if (disk)
+			json_array_append_new(alarms, json_pack("{s:s,s:s}", "node", mgmt_node_name(),
+			                                        "resource", "disk space"));
+		mgmt_reply_json(ctx, 503,
+		                json_pack("{s:s,s:s,s:o}", "status", "failed", "reason",
+		                          what[0] == 'a' ? "There are alarms in effect in the cluster" :
+		                                           "There are alarms in effect on the node",
+		                          "alarms", alarms));
+		return;
+	}
+	if (ctx->t.nsegs == 4 && strcmp(what, "virtual-hosts") == 0) {
 		ok_status(ctx);
 		return;
 	}
@@ -999,6 +1023,8 @@ static const struct route routes[] = {
 	{ "health/checks/*/*/*", M_GET, h_health },
 	{ "healthchecks/node", M_GET, h_healthchecks_node },
 	{ "healthchecks/node/*", M_GET, h_healthchecks_node },
+	{ "ctl/status", M_GET, mgmt_h_ctl_status }, /* control socket only */
+	{ "ctl/stop", M_POST, mgmt_h_ctl_stop },    /* control socket only */
 };
 
 static bool
@@ -1121,7 +1147,8 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (route_matches(routes[i].pattern, &ctx.t)) {
+		if ((req->control || strncmp(routes[i].pattern, "ctl/", 4) != 0) &&
+		    route_matches(routes[i].pattern, &ctx.t)) {
 			if (r == NULL)
 				r = &routes[i];
 			allowed |= routes[i].methods;
@@ -1146,6 +1173,16 @@ mgmt_api_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	}
 	if (!accept_json(req->accept.p)) {
 		mgmt_reply_empty(&ctx, 406);
+		goto out;
+	}
+	if (req->control) {
+		/* the broker's own user or root (checked at accept): an administrator */
+		ctx.control = true;
+		ctx.tags = AUTH_TAG_ADMINISTRATOR | AUTH_TAG_MONITORING | AUTH_TAG_POLICYMAKER |
+		           AUTH_TAG_MANAGEMENT;
+		r->fn(&ctx);
+		if (!ctx.handled)
+			mgmt_reply_empty(&ctx, 500);
 		goto out;
 	}
 	int a = authenticate(&ctx);

@@ -26,6 +26,7 @@ struct mgmt_ctx {
 	unsigned               tags;   /* AUTH_TAG_* */
 	json_t                *body;   /* parsed request body (owned), NULL before mgmt_body() */
 	bool                   handled;
+	bool                   control; /* over the control socket: every right, no user */
 };
 
 /* Route handler: the segments after "api" are ctx->t.segs[1..]. */
@@ -121,6 +122,16 @@ void mgmt_h_channel(struct mgmt_ctx *ctx);
 void mgmt_h_consumers(struct mgmt_ctx *ctx);
 /* Consumers of one queue (for the single queue GET). */
 json_t *mgmt_consumers_json(const char *vhost, struct amqp_bytes queue);
+
+/*
+ * The control socket's own routes (api_ctl.c): GET /api/ctl/status and
+ * POST /api/ctl/stop.  Requests over TCP never reach them.
+ */
+void mgmt_h_ctl_status(struct mgmt_ctx *ctx);
+void mgmt_h_ctl_stop(struct mgmt_ctx *ctx);
+/* On control requests, add key: "<node.CONN.CHAN>", the id warrenctl shows and takes. */
+void mgmt_ctl_add_pid(const struct mgmt_ctx *ctx, json_t *o, const char *key, uint64_t conn_id,
+                      unsigned chan);
 
 /* The listener ports, for overview and health checks. */
 extern uint16_t mgmt_amqp_port, mgmt_http_port, mgmt_prom_port;

@@ -117,7 +117,7 @@ mgmt_h_vhost(struct mgmt_ctx *ctx)
 	free(t);
 	if (mgmt_json_bool(json_object_get(body, "tracing"), &tracing) == 0)
 		vh->tracing = tracing;
-	if (created)
+	if (created && !ctx->control) /* rabbitmqctl add_vhost grants nothing */
 		auth_set_permission(vh->name, ctx->user_name, ".*", ".*", ".*");
 	mgmt_reply_empty(ctx, created ? 201 : 204);
 }

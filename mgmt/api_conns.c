@@ -94,7 +94,9 @@ mgmt_h_connections(struct mgmt_ctx *ctx)
 	for (size_t i = 0; i < n; i++) {
 		if (!sees(ctx, v[i].user) || (vhost && strcmp(v[i].vhost, vhost) != 0))
 			continue;
-		json_array_append_new(a, conn_json(&v[i], false));
+		json_t *o = conn_json(&v[i], false);
+		mgmt_ctl_add_pid(ctx, o, "pid", v[i].id, 0);
+		json_array_append_new(a, o);
 	}
 	inspect_conns_free(v, n);
 	mgmt_reply_list(ctx, a, true);
@@ -218,7 +220,9 @@ list_chans(struct mgmt_ctx *ctx, const char *vhost, const char *conn_name)
 		if (!sees(ctx, v[i].user) || (vhost && strcmp(v[i].vhost, vhost) != 0) ||
 		    (conn_name && strcmp(v[i].conn_name, conn_name) != 0))
 			continue;
-		json_array_append_new(a, chan_json(&v[i], false));
+		json_t *o = chan_json(&v[i], false);
+		mgmt_ctl_add_pid(ctx, o, "pid", v[i].conn_id, v[i].number);
+		json_array_append_new(a, o);
 	}
 	free(v);
 	mgmt_reply_list(ctx, a, true);
@@ -327,7 +331,9 @@ mgmt_h_consumers(struct mgmt_ctx *ctx)
 			continue;
 		if (!sees(ctx, v[i].user) && !mgmt_vhost_visible(ctx, v[i].vhost))
 			continue;
-		json_array_append_new(a, consumer_json(&v[i]));
+		json_t *o = consumer_json(&v[i]);
+		mgmt_ctl_add_pid(ctx, o, "channel_pid", v[i].conn_id, v[i].chan_number);
+		json_array_append_new(a, o);
 	}
 	inspect_consumers_free(v, n);
 	/* consumers have no name: sort by queue, then tag */

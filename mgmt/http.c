@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "server/log.h"
@@ -636,13 +638,33 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		bool  control = false;
+		uid_t uid = 0;
+		if (ss.ss_family == AF_UNIX) {
+			/* the control socket: the broker's own user or root, no one else */
+			struct ucred cred;
+			socklen_t    cl = sizeof(cred);
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+			    (cred.uid != 0 && cred.uid != geteuid())) {
+				log_warnx("control socket: refused a client with uid %ld",
+				          cl == sizeof(cred) ? (long)cred.uid : -1L);
+				close(fd);
+				continue;
+			}
+			control = true;
+			uid = cred.uid;
+		} else {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 		struct mgmt_http_conn *c = xmalloc(sizeof(*c));
 		mgmt_http_conn_init(c, fd, srv->handler);
+		c->req.control = control;
 		char host[INET6_ADDRSTRLEN] = "?";
 		int  port = 0;
-		if (ss.ss_family == AF_INET) {
+		if (control) {
+			snprintf(c->peer, sizeof(c->peer), "local (uid %ld)", (long)uid);
+		} else if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
 			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
 			port = ntohs(s->sin_port);
@@ -651,7 +673,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
 			port = ntohs(s->sin6_port);
 		}
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+		if (!control)
+			snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 		c->srv = srv;
 		c->next = srv->conns;
 		srv->conns = c;
@@ -739,4 +762,49 @@ mgmt_http_close_all(struct mgmt_http_server *srv)
 	srv->nlisteners = 0;
 	while (srv->conns)
 		client_free(srv->conns);
+	if (srv->unix_path[0]) {
+		unlink(srv->unix_path);
+		srv->unix_path[0] = '\0';
+	}
+}
+
+int
+mgmt_http_listen_unix(struct mgmt_http_server *srv, struct ev_loop *loop, const char *path,
+                      mgmt_handler_fn handler)
+{
+	struct sockaddr_un sun;
+	size_t             n = strlen(path);
+	mode_t             old;
+	int                fd;
+
+	srv->loop = loop;
+	srv->handler = handler;
+	if (n == 0 || n >= sizeof(sun.sun_path) || n >= sizeof(srv->unix_path)) {
+		log_warnx("control socket path '%s' is too long (at most %zu bytes)", path,
+		          sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		log_warn("control socket");
+		return -1;
+	}
+	/* a socket left by a broker that died; a live one would hold the data folder too */
+	unlink(path);
+	old = umask(0177); /* created 0600, never wider even for an instant */
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		log_warn("cannot listen on the control socket %s", path);
+		close(fd);
+		return -1;
+	}
+	memcpy(srv->unix_path, path, n + 1);
+	ev_io *w = &srv->lio[srv->nlisteners++];
+	ev_io_init(w, accept_cb, fd, EV_READ);
+	w->data = srv;
+	ev_io_start(loop, w);
+	return 0;
 }

@@ -40,6 +40,7 @@ struct mgmt_req {
 	struct mgmt_buf authorization, accept, x_reason, content_type, if_none_match;
 	struct mgmt_buf body;        /* NUL-terminated */
 	bool            keep_alive;
+	bool            control;     /* came over the control socket: the broker's own user or root */
 	const char     *peer;        /* borrowed: "host:port" of the client */
 };
 
@@ -101,6 +102,7 @@ struct mgmt_http_server {
 	struct mgmt_http_conn *conns;
 	struct ev_loop        *loop;
 	size_t                 nconns;
+	char                   unix_path[108]; /* a control socket's path, unlinked at close; "" = TCP */
 };
 
 /*
@@ -110,6 +112,15 @@ struct mgmt_http_server {
 int  mgmt_http_listen(struct mgmt_http_server *srv, struct ev_loop *loop, const char *host,
                       uint16_t port, mgmt_handler_fn handler);
 void mgmt_http_close_all(struct mgmt_http_server *srv);
+
+/*
+ * Listen on a Unix domain socket at path (a stale socket there is
+ * replaced), created 0600.  Only a peer whose uid is the broker's
+ * effective uid, or root, is served (SO_PEERCRED); its requests carry
+ * control = true.  Returns 0, or -1 (logged).
+ */
+int mgmt_http_listen_unix(struct mgmt_http_server *srv, struct ev_loop *loop, const char *path,
+                          mgmt_handler_fn handler);
 
 /*
  * The socket-free core, for the fuzzer and unit tests: initialise a

@@ -8,7 +8,17 @@
 #include "server/config.h"
 #include "server/log.h"
 
-static struct mgmt_http_server api_srv, prom_srv;
+static struct mgmt_http_server api_srv, prom_srv, ctl_srv;
+
+int
+mgmt_ctl_start(struct ev_loop *loop, const char *path)
+{
+	if (mgmt_http_listen_unix(&ctl_srv, loop, path, mgmt_api_handle) != 0)
+		return -1;
+	mgmt_ctl_set_path(ctl_srv.unix_path);
+	log_info("control socket for warrenctl at %s", path);
+	return 0;
+}
 
 int
 mgmt_start(struct ev_loop *loop, const struct config *cfg)
@@ -39,5 +49,9 @@ mgmt_stop(struct ev_loop *loop)
 		mgmt_http_close_all(&api_srv);
 	if (prom_srv.loop)
 		mgmt_http_close_all(&prom_srv);
+	if (ctl_srv.loop) {
+		mgmt_ctl_set_path(NULL);
+		mgmt_http_close_all(&ctl_srv);
+	}
 	mgmt_stats_stop(loop);
 }

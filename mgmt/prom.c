@@ -103,12 +103,15 @@ mgmt_prom_handle(const struct mgmt_req *req, struct mgmt_resp *resp)
 	resp->content_type = "text/plain; version=0.0.4";
 	mgmt_stats_totals(NULL, &tot);
 
+	struct inspect_alarms alarms;
+	inspect_alarms(&alarms);
+	bool mem_alarm = alarms.mem_alarm, disk_alarm = alarms.disk_alarm;
 	family(b, "rabbitmq_alarms_free_disk_space_watermark", "untyped",
 	       "is 1 if free disk space watermark alarm is in effect");
-	mgmt_buf_printf(b, "rabbitmq_alarms_free_disk_space_watermark 0\n");
+	mgmt_buf_printf(b, "rabbitmq_alarms_free_disk_space_watermark %d\n", disk_alarm);
 	family(b, "rabbitmq_alarms_memory_used_watermark", "untyped",
 	       "is 1 if VM memory watermark alarm is in effect");
-	mgmt_buf_printf(b, "rabbitmq_alarms_memory_used_watermark 0\n");
+	mgmt_buf_printf(b, "rabbitmq_alarms_memory_used_watermark %d\n", mem_alarm);
 	family(b, "rabbitmq_connections_opened_total", "counter", "Total number of connections opened");
 	mgmt_buf_printf(b, "rabbitmq_connections_opened_total %llu\n",
 	                (unsigned long long)inspect_conns_opened());

@@ -13,6 +13,7 @@
  */
 #include "server/channel.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,9 +82,17 @@ chan_fail(struct chan *ch, int code, uint32_t method_id, const char *fmt, ...)
 	}
 	if (ch->state != CHAN_OPEN)
 		return;
-	char full[700];
+	char full[700], kind[64];
 	snprintf(full, sizeof(full), "%s - %s", amqp_reply_name(code), text);
-	log_info("<conn %llu> channel %u error: %s", (unsigned long long)ch->c->id, ch->id, full);
+	/* RabbitMQ's wording, with warren's connection id */
+	snprintf(kind, sizeof(kind), "%s", amqp_reply_name(code) ? amqp_reply_name(code) : "error");
+	for (char *k = kind; *k; k++)
+		*k = (char)tolower((unsigned char)*k);
+	log_info("<conn %llu> Channel error on connection (%s -> %s, vhost: '%s', user: '%s'), "
+	         "channel %u: operation %s caused a channel exception %s: %s",
+	         (unsigned long long)ch->c->id, ch->c->peer, ch->c->local,
+	         ch->c->vh ? ch->c->vh->name : "", ch->c->user_name, ch->id,
+	         method_id ? amqp_method_name(method_id) : "none", kind, text);
 	struct amqp_channel_close cl = {
 		.reply_code = (uint16_t)code,
 		.reply_text = amqp_cstr(full),

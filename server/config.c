@@ -67,11 +67,15 @@
  *                             levels, so notice is warning, critical,
  *                             alert and emergency are error, and none is
  *                             -1 (nothing but fatalx)
- *   log.file.level, log.level the same values; warren logs only to the
- *                             console, so they set its level unless
- *                             log.console.level is given
- *   log.console               true | false (accepted; warren always logs
- *                             to stderr)
+ *   log.file.level, log.level the same values: the file's level, and
+ *                             the console's unless log.console.level is
+ *                             given
+ *   log.console               true | false: log to stderr (true)
+ *   log.file                  a path, or false (no file, the default);
+ *                             a relative path is taken in log.dir, as
+ *                             RabbitMQ does.  The file is reopened on
+ *                             SIGHUP.
+ *   log.dir                   a folder for a relative log.file
  */
 
 #define KEY_MAX_PARTS 8
@@ -85,6 +89,8 @@ struct parse {
 	bool        loopback_seen;
 	bool        loopback_none;
 	int         level_rank; /* 2: log.console.level, 1: file/level, 0: none */
+	bool        file_level_set;
+	char       *log_dir;    /* owned: log.dir */
 };
 
 __attribute__((format(printf, 2, 3))) static int
@@ -334,6 +340,10 @@ set_level(struct parse *ps, struct config *c, const char *key, const char *val, 
 		c->log_level = l;
 		ps->level_rank = rank;
 	}
+	if (rank == 1) {
+		c->log_file_level = l;
+		ps->file_level_set = true;
+	}
 	return 0;
 }
 
@@ -444,8 +454,26 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 		return set_level(ps, c, key, val, 2);
 	if (IS("log.file.level") || IS("log.level"))
 		return set_level(ps, c, key, val, 1);
-	if (IS("log.console"))
-		return boolean(ps, key, val, &b);
+	if (IS("log.console")) {
+		if (boolean(ps, key, val, &b) != 0)
+			return -1;
+		c->log_console = b;
+		return 0;
+	}
+	if (IS("log.file")) {
+		if (strcmp(val, "false") == 0) {
+			set_str(&c->log_file, NULL);
+			return 0;
+		}
+		if (strcmp(val, "true") == 0)
+			return fail(ps, "log.file: expected a file name or false, got 'true'");
+		set_str(&c->log_file, val);
+		return 0;
+	}
+	if (IS("log.dir")) {
+		set_str(&ps->log_dir, val);
+		return 0;
+	}
 #undef IS
 	return fail(ps, "unknown key '%s'", key);
 }
@@ -584,6 +612,15 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		rc = -1;
 	}
+	if (rc == 0 && !ps.file_level_set)
+		c->log_file_level = c->log_level;
+	if (rc == 0 && c->log_file && c->log_file[0] != '/' && ps.log_dir) {
+		size_t len = strlen(ps.log_dir) + strlen(c->log_file) + 2;
+		char  *full = xmalloc(len);
+		snprintf(full, len, "%s/%s", ps.log_dir, c->log_file);
+		free(c->log_file);
+		c->log_file = full;
+	}
 	if (rc == 0 && ps.loopback_none) {
 		for (int i = 0; i < c->n_loopback_users; i++) {
 			free(c->loopback_users[i]);
@@ -593,6 +630,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	free(line);
 	free(ps.listener);
+	free(ps.log_dir);
 	fclose(f);
 	return rc;
 }
@@ -620,6 +658,10 @@ config_defaults(struct config *c)
 	c->mem_relative = 0.4;
 	c->disk_free_limit = 50 * 1000 * 1000; /* RabbitMQ's 50MB */
 	c->log_level = LOG_INFO;
+	c->log_console = true;
+	c->log_file = NULL;
+	c->log_file_level = LOG_INFO;
+	c->config_file = NULL;
 }
 
 void
@@ -630,6 +672,8 @@ config_free(struct config *c)
 	free(c->default_user);
 	free(c->default_pass);
 	free(c->default_vhost);
+	free(c->log_file);
+	free(c->config_file);
 	for (int i = 0; i < c->n_loopback_users; i++)
 		free(c->loopback_users[i]);
 	memset(c, 0, sizeof(*c));
@@ -751,6 +795,8 @@ config_from_args(struct config *c, int argc, char **argv)
 		fprintf(stderr, "warren: %s\n", err);
 		return -1;
 	}
+	if (config_path != NULL)
+		set_str(&c->config_file, config_path);
 
 	/* second pass: the flags override the file */
 	for (i = 1; i < argc; i++) {
@@ -786,6 +832,7 @@ config_from_args(struct config *c, int argc, char **argv)
 				return -1;
 			}
 			c->log_level = l;
+			c->log_file_level = l;
 			break;
 		}
 	}

@@ -31,6 +31,10 @@ struct config {
 	uint64_t  mem_absolute;      /* vm_memory_high_watermark.absolute, bytes (0 = use relative) */
 	uint64_t  disk_free_limit;   /* disk_free_limit.absolute, bytes (50 MB) */
 	int       log_level;         /* log.console.level, --log-level (LOG_INFO) */
+	bool      log_console;       /* log.console (true): log to stderr */
+	char     *log_file;          /* owned; log.file (joined to log.dir when relative); NULL = none */
+	int       log_file_level;    /* log.file.level, --log-level (as log_level) */
+	char     *config_file;       /* owned; --config, for status reports; NULL = none */
 };
 
 /* Fill c with RabbitMQ's defaults. */

@@ -617,14 +617,17 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 	}
 	struct user *u = broker_user(user);
 	if (u == NULL || !broker_check_password(u, pass)) {
-		log_warnx("<conn %llu> authentication failed for user '%.*s' (%s)",
-		          (unsigned long long)c->id, (int)user.len, (const char *)user.ptr, c->peer);
+		log_warnx("<conn %llu> Error on AMQP connection (%s -> %s, state: starting): "
+		          "%.*s login refused: user '%.*s' - invalid credentials",
+		          (unsigned long long)c->id, c->peer, c->local, (int)m->mechanism.len,
+		          (const char *)m->mechanism.ptr, (int)user.len, (const char *)user.ptr);
 		auth_refused(c, m->mechanism);
 		return;
 	}
 	if (!c->loopback && config_is_loopback_user(broker.cfg, u->name)) {
-		log_warnx("<conn %llu> user '%s' can only connect via localhost",
-		          (unsigned long long)c->id, u->name);
+		log_warnx("<conn %llu> Error on AMQP connection (%s -> %s, state: starting): "
+		          "user '%s' can only connect via localhost",
+		          (unsigned long long)c->id, c->peer, c->local, u->name);
 		auth_refused(c, m->mechanism);
 		return;
 	}
@@ -758,7 +761,9 @@ connection_method(struct conn *c, uint32_t id, union amqp_method *m)
 		}
 		break;
 	case AMQP_CONNECTION_CLOSE_METHOD:
-		log_info("<conn %llu> client closed the connection", (unsigned long long)c->id);
+		log_info("<conn %llu> closing AMQP connection (%s -> %s, vhost: '%s', user: '%s')",
+		         (unsigned long long)c->id, c->peer, c->local, c->vh ? c->vh->name : "",
+		         c->user_name);
 		tx_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &cok);
 		c->state = CONN_FLUSH_CLOSE;
 		conn_want_flush(c);
@@ -1092,8 +1097,9 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (c->state == CONN_OPEN)
-			log_info("<conn %llu> client unexpectedly closed TCP connection",
-			         (unsigned long long)c->id);
+			log_info("<conn %llu> closing AMQP connection (%s -> %s): client unexpectedly "
+			         "closed TCP connection",
+			         (unsigned long long)c->id, c->peer, c->local);
 		conn_abort(c);
 		return;
 	}
@@ -1121,6 +1127,21 @@ static bool        mem_alarm, disk_alarm;
 static ev_timer    mem_timer;
 static uint64_t    mem_limit;
 
+/* "rabbit@host", the node name RabbitMQ's alarm lines carry. */
+static const char *
+node_name(void)
+{
+	static char name[300];
+
+	if (name[0] == '\0') {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = '\0';
+		snprintf(name, sizeof(name), "rabbit@%s", host);
+	}
+	return name;
+}
+
 /*
  * The memory high watermark: resident memory checked every second against
  * vm_memory_high_watermark (absolute, else relative to the machine's
@@ -1142,9 +1163,12 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		bool     high = rss > mem_limit;
 		if (high != mem_alarm) {
 			mem_alarm = high;
-			log_warnx("memory: resident %llu MiB, high watermark %llu MiB%s",
-			          (unsigned long long)(rss >> 20), (unsigned long long)(mem_limit >> 20),
-			          high ? ": memory alarm set" : ": memory alarm cleared");
+			/* RabbitMQ's two lines */
+			log_warnx("vm_memory_high_watermark %s. Memory used:%llu allowed:%llu",
+			          high ? "set" : "clear", (unsigned long long)rss,
+			          (unsigned long long)mem_limit);
+			log_warnx("memory resource limit alarm %s on node %s", high ? "set" : "cleared",
+			          node_name());
 		}
 	}
 	fclose(f);
@@ -1156,9 +1180,11 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		bool     low = freeb < broker.cfg->disk_free_limit;
 		if (low != disk_alarm) {
 			disk_alarm = low;
-			log_warnx("disk: %llu MiB free, limit %llu MiB%s", (unsigned long long)(freeb >> 20),
-			          (unsigned long long)(broker.cfg->disk_free_limit >> 20),
-			          low ? ": disk alarm set" : ": disk alarm cleared");
+			log_warnx("Free disk space is %s. Free bytes: %llu. Limit: %llu",
+			          low ? "insufficient" : "sufficient", (unsigned long long)freeb,
+			          (unsigned long long)broker.cfg->disk_free_limit);
+			log_warnx("disk resource limit alarm %s on node %s", low ? "set" : "cleared",
+			          node_name());
 		}
 	}
 }
@@ -1225,11 +1251,12 @@ conn_set_alarm(const char *reason)
 		return;
 	alarm_reason = reason;
 	if (reason) {
-		log_warnx("resource alarm: %s; blocking publishers", reason);
+		log_warnx("resource alarm (%s): Publishers will be blocked until this alarm clears",
+		          reason);
 		ev_timer_init(&alarm_timer, alarm_tick, 1.0, 1.0);
 		ev_timer_start(loop, &alarm_timer);
 	} else {
-		log_info("resource alarm cleared; unblocking publishers");
+		log_info("resource alarms cleared: publishers are unblocked");
 		ev_timer_stop(loop, &alarm_timer);
 	}
 	list_for_each_safe (it, tmp, &broker.conns) {

@@ -74,7 +74,7 @@ size_t inspect_consumers(struct inspect_consumer **out);
 void   inspect_consumers_free(struct inspect_consumer *v, size_t n);
 
 /* Counters for totals. */
-/* Resource alarms and their thresholds, for /api/nodes and the console. */
+/* Resource alarms in effect and their thresholds: nodes, status, health checks, the console. */
 struct inspect_alarms {
 	bool     mem_alarm, disk_alarm;
 	uint64_t mem_limit;        /* bytes; 0 before the memory monitor started */

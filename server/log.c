@@ -1,9 +1,12 @@
 /*
- * Logging to stderr, one line per event, each line written with a single
- * write(2) so lines from several processes never interleave mid-line.
- * Where the lines end up (journal, file) is left to whoever runs us.
+ * Logging to stderr and, optionally, a file, one line per event, each line
+ * written with a single write(2) so lines from several processes never
+ * interleave mid-line.  The file is opened for appending and reopened on
+ * request (SIGHUP after logrotate moved it); stderr goes wherever whoever
+ * runs us sends it (the journal, under systemd).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,7 +21,11 @@
 /* Longest line written, newline included; longer messages end in "...". */
 #define LOG_LINE_MAX 4096
 
-static int log_cur_level = LOG_INFO;
+static int   log_cur_level = LOG_INFO; /* the console's */
+static bool  log_console = true;
+static int   log_file_fd = -1;
+static int   log_file_level = LOG_INFO;
+static char *log_file_path;             /* owned; NULL = no file */
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -79,11 +86,12 @@ line_printf(struct line *l, const char *fmt, ...)
 }
 
 /*
- * Format and write one line.  errnum >= 0 appends ": strerror(errnum)".
+ * Format and write one line to each destination whose level admits it
+ * (all of them when force).  errnum >= 0 appends ": strerror(errnum)".
  * errno is preserved, so a caller may log and then still look at it.
  */
-__attribute__((format(printf, 3, 0))) static void
-log_vwrite(int level, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+log_vwrite(int level, int errnum, bool force, const char *fmt, va_list ap)
 {
 	struct line     l;
 	struct timespec ts;
@@ -123,9 +131,14 @@ log_vwrite(int level, int errnum, const char *fmt, va_list ap)
 	}
 	l.buf[l.len++] = '\n';
 
-	do
-		w = write(STDERR_FILENO, l.buf, l.len);
-	while (w < 0 && errno == EINTR);
+	if (log_console && (force || level <= log_cur_level))
+		do
+			w = write(STDERR_FILENO, l.buf, l.len);
+		while (w < 0 && errno == EINTR);
+	if (log_file_fd >= 0 && (force || level <= log_file_level))
+		do
+			w = write(log_file_fd, l.buf, l.len);
+		while (w < 0 && errno == EINTR);
 
 	errno = saved_errno;
 }
@@ -155,7 +168,73 @@ log_level_from_name(const char *name)
 int
 log_enabled(int level)
 {
-	return level <= log_cur_level;
+	return (log_console && level <= log_cur_level) ||
+	       (log_file_fd >= 0 && level <= log_file_level);
+}
+
+void
+log_set_console(bool on)
+{
+	log_console = on;
+}
+
+static int
+open_log_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int
+log_open_file(const char *path, int level)
+{
+	int fd = open_log_file(path);
+
+	if (fd < 0)
+		return -1;
+	if (log_file_fd >= 0)
+		close(log_file_fd);
+	free(log_file_path);
+	log_file_path = strdup(path);
+	if (log_file_path == NULL) {
+		close(fd);
+		log_file_fd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+	log_file_fd = fd;
+	log_file_level = level;
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	int fd;
+
+	if (log_file_path == NULL)
+		return 0;
+	/* the old file stays open until the new one is, so no line is lost */
+	if ((fd = open_log_file(log_file_path)) < 0)
+		return -1;
+	close(log_file_fd);
+	log_file_fd = fd;
+	return 0;
+}
+
+const char *
+log_file_name(void)
+{
+	return log_file_path;
+}
+
+void
+log_close_file(void)
+{
+	if (log_file_fd >= 0)
+		close(log_file_fd);
+	log_file_fd = -1;
+	free(log_file_path);
+	log_file_path = NULL;
 }
 
 void
@@ -166,7 +245,7 @@ log_msg(int level, const char *fmt, ...)
 	if (!log_enabled(level))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(level, -1, fmt, ap);
+	log_vwrite(level, -1, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -178,7 +257,7 @@ log_debug(const char *fmt, ...)
 	if (!log_enabled(LOG_DEBUG))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_DEBUG, -1, fmt, ap);
+	log_vwrite(LOG_DEBUG, -1, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -190,7 +269,7 @@ log_info(const char *fmt, ...)
 	if (!log_enabled(LOG_INFO))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_INFO, -1, fmt, ap);
+	log_vwrite(LOG_INFO, -1, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -202,7 +281,7 @@ log_warnx(const char *fmt, ...)
 	if (!log_enabled(LOG_WARNING))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_WARNING, -1, fmt, ap);
+	log_vwrite(LOG_WARNING, -1, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -215,7 +294,7 @@ log_warn(const char *fmt, ...)
 	if (!log_enabled(LOG_WARNING))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_WARNING, errnum, fmt, ap);
+	log_vwrite(LOG_WARNING, errnum, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -227,7 +306,7 @@ log_error(const char *fmt, ...)
 	if (!log_enabled(LOG_ERROR))
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_ERROR, -1, fmt, ap);
+	log_vwrite(LOG_ERROR, -1, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -238,7 +317,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_ERROR, -1, fmt, ap);
+	log_vwrite(LOG_ERROR, -1, true, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

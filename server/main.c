@@ -1,7 +1,9 @@
 /*
  * warren: an AMQP 0-9-1 broker.  main() reads the configuration, sets up
  * the engine and the listeners on one libev loop, and runs it until
- * SIGTERM or SIGINT, which close every client with 320 CONNECTION_FORCED.
+ * SIGTERM, SIGINT or warrenctl stop, which close every client with 320
+ * CONNECTION_FORCED.  SIGHUP reopens the log file.  Under systemd
+ * (Type=notify) it says when it is ready and feeds the watchdog.
  */
 #include "autoconfig.h"
 
@@ -19,15 +21,17 @@
 #include "server/conn.h"
 #include "server/listener.h"
 #include "server/log.h"
+#include "server/notify.h"
 #include "server/persist.h"
 #include "mgmt/mgmt.h"
 
 #define SHUTDOWN_GRACE 2.0 /* seconds to wait for clients to answer connection.close */
 
 static struct config cfg;
-static ev_signal     sigterm_w, sigint_w;
+static ev_signal     sigterm_w, sigint_w, sighup_w;
+static struct ev_loop *main_loop;
 static ev_prepare    prepare_w;
-static ev_timer      shutdown_w;
+static ev_timer      shutdown_w, ctl_stop_w;
 static int           stopping;
 
 static void
@@ -48,20 +52,70 @@ shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* The orderly shutdown, whoever asked; asked twice, stop at once. */
 static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+begin_stop(const char *why)
 {
-	(void)revents;
+	struct ev_loop *loop = main_loop;
+
 	if (stopping++) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
-	log_info("received %s, stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_info("%s, stopping", why);
+	notify_stopping();
 	listener_stop_all(loop);
 	mgmt_stop(loop);
 	conn_close_all("broker forced connection closure with reason 'shutdown'");
 	ev_timer_init(&shutdown_w, shutdown_timeout_cb, SHUTDOWN_GRACE, 0.);
 	ev_timer_start(loop, &shutdown_w);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	begin_stop(w->signum == SIGTERM ? "received SIGTERM" : "received SIGINT");
+}
+
+static void
+ctl_stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	begin_stop("warrenctl stop");
+}
+
+/*
+ * warrenctl stop, from inside the control connection's callback: the
+ * shutdown closes that connection, so it runs on the next loop turn.
+ */
+static void
+ctl_stop(const char *why)
+{
+	(void)why;
+	if (!ev_is_active(&ctl_stop_w)) {
+		ev_timer_init(&ctl_stop_w, ctl_stop_cb, 0., 0.);
+		ev_timer_start(main_loop, &ctl_stop_w);
+	}
+}
+
+/* logrotate moved the file away: write to a new one at the same path */
+static void
+sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (log_file_name() == NULL)
+		return;
+	if (log_reopen() != 0)
+		log_warn("cannot reopen the log file %s; still writing to the old one",
+		         log_file_name());
+	else
+		log_info("received SIGHUP, reopened the log file %s", log_file_name());
 }
 
 static int
@@ -87,9 +141,10 @@ int
 main(int argc, char **argv)
 {
 	struct ev_loop *loop;
-	char            addrs[512];
+	char            addrs[512], sock[4200], status[700];
 	double          t0;
 
+	notify_init();
 	config_defaults(&cfg);
 	switch (config_from_args(&cfg, argc, argv)) {
 	case 1:
@@ -100,9 +155,12 @@ main(int argc, char **argv)
 		break;
 	}
 	log_set_level(cfg.log_level);
+	if (cfg.log_file != NULL && log_open_file(cfg.log_file, cfg.log_file_level) != 0)
+		fatalx("cannot open the log file %s: %s", cfg.log_file, strerror(errno));
+	log_set_console(cfg.log_console);
 	signal(SIGPIPE, SIG_IGN);
 
-	loop = ev_default_loop(EVFLAG_AUTO);
+	loop = main_loop = ev_default_loop(EVFLAG_AUTO);
 	t0 = ev_time();
 	if (mkdir_p(cfg.data_dir) < 0)
 		fatalx("cannot create data directory %s: %s", cfg.data_dir, strerror(errno));
@@ -114,6 +172,9 @@ main(int argc, char **argv)
 		fatalx("no AMQP listener could be started on port %u", cfg.port);
 
 	mgmt_start(loop, &cfg); /* management API and Prometheus listeners, if configured */
+	snprintf(sock, sizeof(sock), "%s/warren.sock", cfg.data_dir);
+	mgmt_set_stop_handler(ctl_stop);
+	mgmt_ctl_start(loop, sock); /* warrenctl's channel; logged if it cannot be made */
 
 	conn_start_memory_monitor();
 	ev_prepare_init(&prepare_w, prepare_cb);
@@ -122,10 +183,16 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sigterm_w);
 	ev_signal_init(&sigint_w, signal_cb, SIGINT);
 	ev_signal_start(loop, &sigint_w);
+	ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
+	ev_signal_start(loop, &sighup_w);
 
 	log_info("warren %s started in %.1f ms: accepting AMQP 0-9-1 connections on %s (data in %s)",
 	         PACKAGE_VERSION, (ev_time() - t0) * 1000.0, addrs, cfg.data_dir);
+	snprintf(status, sizeof(status), "accepting AMQP 0-9-1 connections on %s", addrs);
+	notify_ready(status);
+	notify_watchdog_start(loop);
 	ev_run(loop, 0);
+	notify_watchdog_stop(loop);
 
 	conn_prepare(loop); /* last flush of the close frames */
 	log_info("stopped");
@@ -133,5 +200,6 @@ main(int argc, char **argv)
 	persist_close();
 	broker_shutdown();
 	config_free(&cfg);
+	log_close_file();
 	return 0;
 }

@@ -13,7 +13,7 @@ prefixes() {
 	*server/libserver.a)
 		echo "conn_ chan_ queue_ exchange_ msg_ broker config_ listener_ hmap_ persist_" \
 		     "transport_ log_ fatalx topic_ headers_ vhost_ user_" \
-		     "consumer_ main def_ auth_ inspect_ policy_" ;;
+		     "consumer_ main def_ auth_ inspect_ policy_ notify_" ;;
 	*storage/libstorage.a) echo "store_" ;;
 	*mgmt/libmgmt.a) echo "mgmt_" ;;
 	*) echo "" ;;

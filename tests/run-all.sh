@@ -4,7 +4,8 @@
 #      staleness, fuzz corpus replay) and `make check-symbols`;
 #   2. the integration tests (real clients over real sockets) against it,
 #      then the web console's browser tests (headless Chromium), also on
-#      a broker with 100,000 queues;
+#      a broker with 100,000 queues, and tests/install-check.sh (make install
+#      DESTDIR=..., systemd-analyze verify on the unit, man -l on both pages);
 #   3. the same unit and integration tests built with ASan + UBSan;
 #   4. the libFuzzer targets for FUZZ_SECONDS each (default 40) under ASan.
 # Usage: tests/run-all.sh [--install]   (--install first runs tests/deps.sh test)
@@ -33,6 +34,9 @@ step "browser tests (the web console in headless Chromium)"
 "$top/tests/browser/run.sh" "$top/_build/release/server/warren"
 step "the web console with 100,000 queues (figures; about 15 s)"
 "$top/tests/bench/console-100k.sh" "$top/_build/release/server/warren"
+
+step "install check (make install DESTDIR, systemd-analyze verify, man -l)"
+"$top/tests/install-check.sh" "$top/_build/release"
 
 step "sanitizer build (ASan + UBSan)"
 mkdir -p _build/asan

@@ -66,7 +66,7 @@ class MemoryAlarmTests(BrokerTestCase):
     def test_publisher_blocked_above_watermark(self):
         b = OwnBroker(self, "vm_memory_high_watermark.absolute = 1MB\n")
         time.sleep(1.2)                                  # the monitor looks every second
-        self.assertIn("memory alarm set", b.read_log())
+        self.assertIn("memory resource limit alarm set on node", b.read_log())
         pub = b.connect(blocked_connection_timeout=30)
         events = []
         pub.add_on_connection_blocked_callback(lambda c, f: events.append(f.method.reason))
@@ -89,7 +89,7 @@ class DiskFreeLimitTests(BrokerTestCase):
     def test_publisher_blocked_below_disk_free_limit(self):
         b = OwnBroker(self, "disk_free_limit.absolute = 1000000GB\n")
         time.sleep(1.2)
-        self.assertIn("disk alarm set", b.read_log())
+        self.assertIn("disk resource limit alarm set on node", b.read_log())
         pub = b.connect(blocked_connection_timeout=30)
         events = []
         pub.add_on_connection_blocked_callback(lambda c, f: events.append(f.method.reason))

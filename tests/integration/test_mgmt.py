@@ -337,7 +337,7 @@ class Overview(MgmtCase):
         self.assertIs(n["disk_free_alarm"], True)
         self.assertEqual(n["mem_limit"], 1000000)
         self.assertEqual(n["disk_free_limit"], 1000000000000000)
-        self.assertIn("memory alarm set", b.read_log())
+        self.assertIn("memory resource limit alarm set", b.read_log())
 
     def test_extensions(self):
         st, _, e = api("GET", "/api/extensions")

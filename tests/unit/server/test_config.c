@@ -644,6 +644,51 @@ START_TEST(test_help_version)
 }
 END_TEST
 
+/* log.file, log.dir, log.console, and the file's own level. */
+START_TEST(test_log_file)
+{
+	struct config c;
+	char          err[512];
+
+	ck_assert_int_eq(load(&c, "heartbeat = 5", err, sizeof(err)), 0);
+	ck_assert_ptr_null(c.log_file);
+	ck_assert(c.log_console);
+	ck_assert_int_eq(c.log_file_level, LOG_INFO);
+	config_free(&c);
+
+	ck_assert_int_eq(load(&c, "log.file = /var/log/w.log\nlog.console = false", err,
+	                      sizeof(err)), 0);
+	ck_assert_str_eq(c.log_file, "/var/log/w.log");
+	ck_assert(!c.log_console);
+	config_free(&c);
+
+	/* a relative name is taken in log.dir, wherever log.dir appears */
+	ck_assert_int_eq(load(&c, "log.file = w.log\nlog.dir = /var/log/warren", err, sizeof(err)),
+	                 0);
+	ck_assert_str_eq(c.log_file, "/var/log/warren/w.log");
+	config_free(&c);
+	ck_assert_int_eq(load(&c, "log.dir = /d\nlog.file = /abs.log", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.log_file, "/abs.log");
+	config_free(&c);
+	ck_assert_int_eq(load(&c, "log.file = w.log\nlog.file = false", err, sizeof(err)), 0);
+	ck_assert_ptr_null(c.log_file);
+	config_free(&c);
+
+	/* the file's level is its own; without one it follows the console's */
+	ck_assert_int_eq(load(&c, "log.console.level = error\nlog.file.level = debug", err,
+	                      sizeof(err)), 0);
+	ck_assert_int_eq(c.log_level, LOG_ERROR);
+	ck_assert_int_eq(c.log_file_level, LOG_DEBUG);
+	config_free(&c);
+	ck_assert_int_eq(load(&c, "log.console.level = warning", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.log_file_level, LOG_WARNING);
+	config_free(&c);
+
+	load_fails("log.file = true", 1, "log.file: expected a file name or false, got 'true'");
+	load_fails("heartbeat = 1\nlog.file =", 2, "log.file: missing value");
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -660,6 +705,7 @@ config_suite(void)
 	tcase_add_test(tc, test_loopback_users_limit);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_log_levels);
+	tcase_add_test(tc, test_log_file);
 	tcase_add_test(tc, test_syntax);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_strtonum);

@@ -196,6 +196,69 @@ START_TEST(test_fatalx_text)
 }
 END_TEST
 
+static char *
+slurp(const char *path)
+{
+	FILE  *f = fopen(path, "r");
+	char  *buf = calloc(1, 8192);
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, 8191, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* A log file: its own level, appended to, reopened at the same path after a move. */
+START_TEST(test_file_and_reopen)
+{
+	char           dir[] = "/tmp/warren-test-log-XXXXXX";
+	char           path[128], moved[140];
+	struct capture cap;
+	char          *out, *text;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/w.log", dir);
+	snprintf(moved, sizeof(moved), "%s.1", path);
+	log_set_level(LOG_WARNING);
+	ck_assert_int_eq(log_open_file(path, LOG_DEBUG), 0);
+	ck_assert_str_eq(log_file_name(), path);
+	ck_assert(log_enabled(LOG_DEBUG)); /* the file takes debug lines */
+
+	capture_start(&cap, STDERR_FILENO);
+	log_debug("first %d", 1);
+	log_warnx("both");
+	ck_assert_int_eq(rename(path, moved), 0);
+	ck_assert_int_eq(log_reopen(), 0);
+	log_info("second");
+	log_set_console(false);
+	log_error("file only");
+	log_set_console(true);
+	out = capture_stop(&cap);
+	assert_matches(out, STAMP "\\[warning\\] both\n$"); /* stderr: warning and above */
+	free(out);
+
+	text = slurp(moved);
+	assert_matches(text, STAMP "\\[debug\\] first 1\n" "[-0-9 :.]+\\[warning\\] both\n$");
+	free(text);
+	text = slurp(path);
+	assert_matches(text, STAMP "\\[info\\] second\n" "[-0-9 :.]+\\[error\\] file only\n$");
+	free(text);
+
+	/* a path that cannot be opened keeps the file in use */
+	ck_assert_int_eq(log_open_file("/nonexistent/dir/w.log", LOG_INFO), -1);
+	ck_assert_str_eq(log_file_name(), path);
+	log_close_file();
+	ck_assert_ptr_null(log_file_name());
+	ck_assert_int_eq(log_reopen(), 0); /* no file: nothing to do */
+	log_set_level(LOG_INFO);
+	unlink(path);
+	unlink(moved);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 log_suite(void)
 {
@@ -210,6 +273,7 @@ log_suite(void)
 	tcase_add_test(tc, test_level_names);
 	tcase_add_exit_test(tc, test_fatalx, 1);
 	tcase_add_test(tc, test_fatalx_text);
+	tcase_add_test(tc, test_file_and_reopen);
 	suite_add_tcase(s, tc);
 	return s;
 }
