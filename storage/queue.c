@@ -612,6 +612,13 @@ qid_valid(const char *qid)
 	return true;
 }
 
+/* Queue and stream ids share the rules. */
+bool
+store_id_valid(const char *id)
+{
+	return qid_valid(id);
+}
+
 static struct store_queue *
 find_open(struct store_queue *list, const char *qid)
 {

@@ -365,7 +365,8 @@ store_untouch(struct store_queue *q)
 bool
 store_dirty(const struct store *s)
 {
-	return s->touched != NULL || s->qdir_dirty || s->nunlinks > 0;
+	return s->touched != NULL || s->qdir_dirty || s->nunlinks > 0 ||
+	    s->stouched != NULL || s->sdir_dirty;
 }
 
 void
@@ -503,9 +504,15 @@ store_sync_prepare(struct store *s, struct store_batch **out)
 	batch_reset(b, s->ops);
 	while (s->touched != NULL)
 		store_queue_prepare(s, s->touched, b);
+	while (s->stouched != NULL)
+		store_stream_prepare(s, s->stouched, b);
 	if (s->qdir_dirty) {
 		store_batch_add_dir(b, s->qdir);
 		s->qdir_dirty = false;
+	}
+	if (s->sdir_dirty) {
+		store_batch_add_dir(b, s->sdir);
+		s->sdir_dirty = false;
 	}
 	for (i = 0; i < s->nunlinks; i++)
 		store_batch_add_unlink(b, s->unlinks[i]);
@@ -617,8 +624,11 @@ store_sync_complete(struct store *s, struct store_batch *b)
 		return STORE_EINVAL;
 	rc = store_batch_finish(s, b);
 	s->in_flight = false;
+	store_streams_complete(s, rc == STORE_OK);
 	while (s->zombies != NULL)
 		store_queue_finish(s->zombies);
+	while (s->szombies != NULL)
+		store_stream_finish(s->szombies);
 	return rc;
 }
 
@@ -674,9 +684,10 @@ probe(struct store *s)
 int
 store_reset_failure(struct store *s)
 {
-	struct store_queue *q;
-	size_t              i, n;
-	int                 rc, e;
+	struct store_queue  *q;
+	struct store_stream *st;
+	size_t               i, n;
+	int                  rc, e;
 
 	if (s->failed == 0)
 		return STORE_OK;
@@ -699,11 +710,15 @@ store_reset_failure(struct store *s)
 	for (q = s->queues; q != NULL; q = q->next)
 		if ((rc = store_queue_rollback(q)) != STORE_OK)
 			return rc;
-	if ((e = store_fsync_dir(s->ops, s->qdir)) != 0) {
-		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->qdir, strerror(-e));
+	for (st = s->streams; st != NULL; st = store_stream_next_open(st))
+		if ((rc = store_stream_rollback(st)) != STORE_OK)
+			return rc;
+	if ((e = store_fsync_dir(s->ops, s->qdir)) != 0 ||
+	    (e = store_fsync_dir(s->ops, s->sdir)) != 0) {
+		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->dir, strerror(-e));
 		return STORE_EIO;
 	}
-	s->qdir_dirty = false;
+	s->qdir_dirty = s->sdir_dirty = false;
 	while (s->touched != NULL)
 		store_untouch(s->touched);
 	for (q = s->queues; q != NULL; q = q->next)
@@ -791,6 +806,18 @@ clean_leftovers(struct store *s)
 		}
 		closedir(d);
 	}
+	if ((d = opendir(s->sdir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, ".del.", 5) != 0)
+				continue;
+			p = store_path_join(s->sdir, de->d_name);
+			store_logf(s, STORE_LOG_INFO, "removing %s (an interrupted "
+			    "stream delete)", p);
+			store_remove_tree(s, p);
+			free(p);
+		}
+		closedir(d);
+	}
 	for (i = 0; i < sizeof(meta_tmp) / sizeof(meta_tmp[0]); i++) {
 		p = store_path_join(s->mdir, meta_tmp[i]);
 		s->ops->unlink(p);
@@ -859,7 +886,7 @@ int
 store_open(const char *dir, const struct store_ops *ops, struct store **out)
 {
 	struct store *s;
-	bool          made_top, made_q, made_m;
+	bool          made_top, made_q, made_m, made_s;
 	char         *parent;
 	int           rc, e;
 
@@ -873,6 +900,7 @@ store_open(const char *dir, const struct store_ops *ops, struct store **out)
 	s->dir = store_xstrdup(dir);
 	s->qdir = store_path_join(dir, "queues");
 	s->mdir = store_path_join(dir, "meta");
+	s->sdir = store_path_join(dir, "streams");
 	s->seg_size = DEFAULT_SEG_SIZE;
 	s->buf_size = DEFAULT_BUF_SIZE;
 	s->compact_size = DEFAULT_COMPACT_SIZE;
@@ -880,14 +908,15 @@ store_open(const char *dir, const struct store_ops *ops, struct store **out)
 	if ((rc = make_dir(s, s->dir, &made_top)) != STORE_OK ||
 	    (rc = lock_dir(s)) != STORE_OK ||
 	    (rc = make_dir(s, s->qdir, &made_q)) != STORE_OK ||
-	    (rc = make_dir(s, s->mdir, &made_m)) != STORE_OK)
+	    (rc = make_dir(s, s->mdir, &made_m)) != STORE_OK ||
+	    (rc = make_dir(s, s->sdir, &made_s)) != STORE_OK)
 		goto fail;
 	if (made_top) {
 		parent = parent_dir(s->dir);
 		store_fsync_dir(s->ops, parent);
 		free(parent);
 	}
-	if ((made_top || made_q || made_m) && (e = store_fsync_dir(s->ops, s->dir)) != 0) {
+	if ((made_top || made_q || made_m || made_s) && (e = store_fsync_dir(s->ops, s->dir)) != 0) {
 		store_logf(s, STORE_LOG_ERR, "fsync %s: %s", s->dir, strerror(-e));
 		rc = STORE_EIO;
 		goto fail;
@@ -919,6 +948,10 @@ store_close(struct store *s)
 		store_queue_finish(s->zombies);
 	while (s->queues != NULL)
 		store_queue_finish(s->queues);
+	while (s->szombies != NULL)
+		store_stream_finish(s->szombies);
+	while (s->streams != NULL)
+		store_stream_finish(s->streams);
 	for (i = 0; i < s->nunlinks; i++) {
 		s->ops->unlink(s->unlinks[i]);
 		free(s->unlinks[i]);
@@ -930,5 +963,6 @@ store_close(struct store *s)
 	free(s->dir);
 	free(s->qdir);
 	free(s->mdir);
+	free(s->sdir);
 	free(s);
 }

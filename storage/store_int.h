@@ -62,6 +62,43 @@
 #define STORE_ACK_MAGIC    0xa7
 #define STORE_ACK_FILE_ID  0x314b43414e5257ULL   /* "WRNACK1" */
 
+/*
+ * Streams, dir/streams/<sid>/ (see stream.h).
+ *
+ * Segment file <16 hex digits: first offset>.seg: a 32-byte header as a
+ * queue segment's but with the magic "WRNSTR01" and the first offset at 16,
+ * then records back to back with consecutive offsets from the first:
+ *      0  4  CRC32C of bytes 4..31 of this header and of the payload
+ *      4  4  magic "WRS1"
+ *      8  4  payload length (at most STORE_MAX_RECORD)
+ *     12  2  type (2: stream record)
+ *     14  2  flags (zero)
+ *     16  8  offset
+ *     24  8  timestamp, ms since the epoch (signed)
+ *     32  .  payload
+ *
+ * Index file <16 hex>.idx, written when the segment is sealed:
+ *      0  8  "WRNSIX01"
+ *      8  8  first offset (the name)
+ *     16  8  record count
+ *     24  8  size of the segment file it describes
+ *     32  8  timestamp of the first record
+ *     40  8  newest timestamp in the segment
+ *     48  4  n, entries that follow
+ *     52  4  CRC32C of bytes 0..51 and of the entries
+ *     56     n entries of 24 bytes: offset, file position, newest timestamp
+ *            of the block that starts there
+ * It is trusted only if all of that checks and the segment file has that
+ * size; otherwise the segment is read in full.
+ */
+#define STORE_STREAM_SEG_MAGIC "WRNSTR01"
+#define STORE_STREAM_IDX_MAGIC "WRNSIX01"
+#define STORE_SREC_HDR         32
+#define STORE_SREC_MAGIC       0x31535257U   /* "WRS1" */
+#define STORE_REC_STREAM       2
+#define STORE_SIDX_HDR         56
+#define STORE_SIDX_ENTRY       24
+
 enum store_ack_type {
 	STORE_ACK_HEADER = 1,
 	STORE_ACK_ONE = 2,
@@ -200,6 +237,11 @@ struct store {
 	size_t                  nunlinks, capunlinks;
 	struct store_batch      batch;
 	bool                    in_flight;
+	char                   *sdir;      /* owned: dir/streams */
+	struct store_stream    *streams;   /* open */
+	struct store_stream    *szombies;  /* closed while a batch was in flight */
+	struct store_stream    *stouched;  /* streams with work for the next sync */
+	bool                    sdir_dirty;
 };
 
 static inline void
@@ -277,5 +319,14 @@ void   store_queue_finish(struct store_queue *q);
 void   store_queue_reclaim_now(struct store_queue *q);
 int    store_queue_rollback(struct store_queue *q);
 void   store_seg_idle(struct store *s, struct store_seg *seg);
+bool   store_id_valid(const char *id);
+
+/* stream.c */
+struct store_stream;
+void   store_stream_prepare(struct store *s, struct store_stream *st, struct store_batch *b);
+void   store_streams_complete(struct store *s, bool ok);
+void   store_stream_finish(struct store_stream *st);
+int    store_stream_rollback(struct store_stream *st);
+struct store_stream *store_stream_next_open(struct store_stream *st);
 
 #endif

@@ -18,6 +18,7 @@ Suite *crc32c_suite(void);
 Suite *store_suite(void);
 Suite *fault_suite(void);
 Suite *meta_suite(void);
+Suite *stream_suite(void);
 
 /* A fresh folder under $TMPDIR (or /tmp); malloc'd path. */
 char *test_tmpdir(void);
