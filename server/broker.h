@@ -131,7 +131,11 @@ struct consumer {
 	uint32_t          unacked;  /* deliveries awaiting ack; the struct lives while > 0 */
 	struct amqp_bytes args;   /* owned */
 	uint64_t          delivered;
+	struct store_stream_reader *rd; /* stream queues: this consumer's position */
 };
+
+struct store_stream;
+struct store_stream_reader;
 
 struct queue {
 	struct amqp_bytes name; /* owned */
@@ -168,6 +172,11 @@ struct queue {
 	uint32_t          route_mark;
 
 	uint64_t          stat_published, stat_delivered, stat_acked, stat_redelivered;
+	struct queue_rates {      /* kept by the management API's rate sampler */
+		uint64_t prev[8]; /* the counters and gauges at its last tick */
+		float    rate[8]; /* per second over the last interval */
+		uint32_t gen;     /* 0 until the sampler first sees the queue */
+	}                 rates;
 
 	/* quorum, at-least-once dead-lettering: messages no queue took yet */
 	struct dlx_pending {
@@ -178,6 +187,12 @@ struct queue {
 	size_t            ndlx, dlx_cap;
 	uint64_t          dlx_bytes;
 	ev_timer          dlx_timer;
+
+	/* stream queues (server/stream.c) */
+	struct store_stream *ss;     /* the log */
+	struct list       slink;     /* in the list of streams */
+	struct list       alink;     /* in the list of streams appended since the last sync */
+	bool              stream_appended;
 };
 
 /* Global engine state. */
@@ -380,6 +395,24 @@ size_t broker_route(struct exchange *x, struct msg *m, bool *refused);
 int broker_publish(struct vhost *vh, struct amqp_bytes exchange, struct amqp_bytes rk,
                    struct amqp_bytes props, const void *body, size_t len, bool *routed,
                    struct broker_err *err);
+
+/* Stream queues (server/stream.c). */
+/* The policy (not operator policy) in force on q: its definition, or NULL. */
+struct json_t *queue_policy_definition(const struct queue *q);
+/* The log was opened (declare, recovery): set retention, count. */
+void queue_stream_opened(struct queue *q);
+/* Arguments or policy changed: retention again. */
+void queue_stream_apply_policy(struct queue *q);
+/* The queue goes (delete, shutdown): readers closed, out of the lists. */
+void queue_stream_closing(struct queue *q);
+/* Append m to the log: 0, or -1 (the publisher gets a nack). */
+int  queue_stream_push(struct queue *q, struct msg *m);
+/* After a successful group commit: consumers read what it made durable. */
+void queue_stream_committed(void);
+/* Position a new consumer (its args: x-stream-offset): 0 or an error. */
+int  queue_stream_attach(struct queue *q, struct consumer *c, struct broker_err *err);
+void queue_stream_drop_reader(struct consumer *c);
+void queue_stream_dispatch(struct queue *q);
 
 /* Dispatch every queue scheduled since the last call. */
 void broker_dispatch(void);

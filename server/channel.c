@@ -209,7 +209,8 @@ settle(struct chan *ch, struct unacked *u, enum settle how)
 	u->done = true;
 	ch->un_live--;
 	if (q) {
-		q->unacked--;
+		if (q->type != QUEUE_STREAM)
+			q->unacked--;
 		if (how == SETTLE_REQUEUE) {
 			queue_requeue(q, &u->e);
 		} else if (how == SETTLE_DISCARD) {
@@ -243,10 +244,33 @@ settle(struct chan *ch, struct unacked *u, enum settle how)
 		queue_unref(q);
 }
 
+/* rabbit_stream_queue: a stream delivery can be acked, never returned or rejected. */
+static bool
+refuse_stream_settle(struct chan *ch, size_t from, size_t to, uint32_t method_id)
+{
+	for (size_t i = from; i < to; i++) {
+		struct unacked *u = un_at(ch, i);
+		if (!u->done && u->q && u->q->type == QUEUE_STREAM) {
+			chan_fail(ch, AMQP_NOT_IMPLEMENTED, method_id,
+			          "basic.nack and basic.reject not supported by stream queues queue "
+			          "'%.*s' in vhost '%s'", (int)u->q->name.len, (const char *)u->q->name.ptr,
+			          u->q->vh->name);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Apply an ack/nack/reject; returns 0 or reports the error and returns -1. */
 static int
 do_ack(struct chan *ch, uint64_t tag, bool multiple, enum settle how, uint32_t method_id)
 {
+	if (how != SETTLE_ACK && method_id != 0) {
+		ssize_t at = multiple && tag == 0 ? (ssize_t)ch->un_count - 1 : un_find(ch, tag);
+		if (at >= 0 && refuse_stream_settle(ch, multiple ? 0 : (size_t)at, (size_t)at + 1,
+		                                    method_id))
+			return -1;
+	}
 	if (multiple && tag == 0) {
 		for (size_t i = 0; i < ch->un_count; i++)
 			if (!un_at(ch, i)->done)
@@ -447,8 +471,8 @@ chan_can_deliver(const struct chan *ch, const struct consumer *c)
  * The properties a delivery carries: the message's own, plus the
  * x-delivery-count header (the deliveries before this one) that RabbitMQ's
  * quorum queues add to every delivery, and that a classic queue with a
- * delivery limit adds to redeliveries.  Only those pay for the
- * re-encoding; buf is scratch.
+ * delivery limit adds to redeliveries, or a stream's x-stream-offset.
+ * Only those pay for the re-encoding; buf is scratch.
  */
 static struct amqp_bytes
 delivery_props(const struct queue *q, const struct qentry *e, uint8_t *buf, size_t cap)
@@ -460,20 +484,24 @@ delivery_props(const struct queue *q, const struct qentry *e, uint8_t *buf, size
 	struct amqp_bytes       key;
 	struct amqp_field       v;
 
-	if (q == NULL || (q->type != QUEUE_QUORUM && (q->opts.delivery_limit < 0 || e->deliveries < 2)) ||
+	bool        stream = q && q->type == QUEUE_STREAM;
+	const char *hname = stream ? "x-stream-offset" : "x-delivery-count";
+
+	if (q == NULL ||
+	    (q->type == QUEUE_CLASSIC && (q->opts.delivery_limit < 0 || e->deliveries < 2)) ||
 	    amqp_props_decode(msg_props(e->m), &p) != 0)
 		return msg_props(e->m);
 	amqp_wbuf_init(&hw, hbuf, sizeof(hbuf));
 	if (p.flags & AMQP_PROP_HEADERS) {
 		amqp_table_iter_init(&it, p.headers);
 		while (amqp_table_next(&it, &key, &v) == 1) {
-			if (amqp_bytes_eq_cstr(key, "x-delivery-count"))
+			if (amqp_bytes_eq_cstr(key, hname))
 				continue;
 			amqp_table_put_key(&hw, key);
 			amqp_field_put(&hw, &v);
 		}
 	}
-	amqp_table_put_i64(&hw, "x-delivery-count", (int64_t)e->deliveries - 1);
+	amqp_table_put_i64(&hw, hname, stream ? (int64_t)e->store_id : (int64_t)e->deliveries - 1);
 	p.flags |= AMQP_PROP_HEADERS;
 	p.headers = (struct amqp_bytes){ hw.len, hbuf };
 	amqp_wbuf_init(&w, buf, cap);
@@ -515,7 +543,8 @@ chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry
 	un_push(ch, &u);
 	c->unacked++;
 	ch->unacked_consumers++;
-	q->unacked++;
+	if (q->type != QUEUE_STREAM) /* a stream's messages stay ready: RabbitMQ counts none */
+		q->unacked++;
 }
 
 void
@@ -743,7 +772,8 @@ queue_declare_m(struct chan *ch, struct amqp_queue_declare *m)
 	set_last_queue(ch, q->name);
 	struct amqp_queue_declare_ok dok = {
 		.queue = q->name,
-		.message_count = (uint32_t)q->count,
+		/* RabbitMQ reports no message count for a stream */
+		.message_count = q->type == QUEUE_STREAM ? 0 : (uint32_t)q->count,
 		.consumer_count = queue_consumer_count(q),
 	};
 	ok(ch, m->nowait, AMQP_QUEUE_DECLARE_OK_METHOD, &dok);
@@ -823,6 +853,12 @@ queue_purge_m(struct chan *ch, struct amqp_queue_purge *m)
 
 	if (q == NULL)
 		return;
+	if (q->type == QUEUE_STREAM) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_QUEUE_PURGE_METHOD,
+		          "queue.purge not supported by stream queues queue '%.*s' in vhost '%s'",
+		          (int)q->name.len, (const char *)q->name.ptr, vh(ch)->name);
+		return;
+	}
 	struct amqp_queue_purge_ok pok = { .message_count = queue_purge(q) };
 	ok(ch, m->nowait, AMQP_QUEUE_PURGE_OK_METHOD, &pok);
 }
@@ -958,6 +994,18 @@ basic_consume_m(struct chan *ch, struct amqp_basic_consume *m)
 	}
 	if ((q = usable_queue(ch, m->queue, AUTH_READ, AMQP_BASIC_CONSUME_METHOD)) == NULL)
 		return;
+	if (q->type == QUEUE_STREAM && m->no_ack) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_CONSUME_METHOD,
+		          "automatic acknowledgement not supported by stream queues queue '%.*s' in "
+		          "vhost '%s'", (int)q->name.len, (const char *)q->name.ptr, vh(ch)->name);
+		return;
+	}
+	if (q->type == QUEUE_STREAM && ch->prefetch_consumer == 0) {
+		chan_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_CONSUME_METHOD,
+		          "consumer prefetch count is not set for 'queue '%.*s' in vhost '%s''",
+		          (int)q->name.len, (const char *)q->name.ptr, vh(ch)->name);
+		return;
+	}
 	if (q->type == QUEUE_QUORUM && ch->prefetch_global) {
 		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_CONSUME_METHOD,
 		          "queue '%.*s' in vhost '%s' does not support global qos", (int)q->name.len,
@@ -1009,6 +1057,12 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 
 	if (q == NULL)
 		return;
+	if (q->type == QUEUE_STREAM) {
+		chan_fail(ch, AMQP_NOT_IMPLEMENTED, AMQP_BASIC_GET_METHOD,
+		          "basic.get not supported by stream queues queue '%.*s' in vhost '%s'",
+		          (int)q->name.len, (const char *)q->name.ptr, vh(ch)->name);
+		return;
+	}
 	queue_touch(q);
 	if (!queue_pop(q, &e)) {
 		static const struct amqp_basic_get_empty ge;

@@ -24,6 +24,7 @@
 #include "server/log.h"
 #include "server/msg.h"
 #include "storage/store.h"
+#include "storage/stream.h"
 
 #define RECORD_VERSION 1
 #define RESET_INTERVAL 5.0 /* seconds between attempts to leave a failed state */
@@ -194,9 +195,25 @@ persist_queue_open(struct queue *q)
 	struct recover_ctx rc = { q, 0, 0 };
 	int                err;
 
-	if (store == NULL || !q->durable || q->sq)
+	if (store == NULL || !q->durable || q->sq || q->ss)
 		return;
 	queue_id(q, qid);
+	if (q->type == QUEUE_STREAM) {
+		if ((err = store_stream_open(store, qid, &q->ss)) != STORE_OK) {
+			log_error("cannot open the log of stream queue '%.*s' in vhost '%s': %s",
+			          (int)q->name.len, (const char *)q->name.ptr, q->vh->name,
+			          store_strerror(err));
+			q->ss = NULL;
+			return;
+		}
+		queue_stream_opened(q);
+		if (q->count)
+			log_info("recovered stream queue '%.*s' in vhost '%s': offsets %llu to %llu",
+			         (int)q->name.len, (const char *)q->name.ptr, q->vh->name,
+			         (unsigned long long)store_stream_first(q->ss),
+			         (unsigned long long)store_stream_next(q->ss) - 1);
+		return;
+	}
 	if ((err = store_queue_open(store, qid, &q->sq)) != STORE_OK) {
 		log_error("cannot open the message log of queue '%.*s' in vhost '%s': %s",
 		          (int)q->name.len, (const char *)q->name.ptr, q->vh->name, store_strerror(err));
@@ -221,6 +238,16 @@ persist_queue_delete(struct queue *q)
 {
 	char qid[33];
 
+	if (q->ss) {
+		queue_id(q, qid);
+		store_stream_close(q->ss);
+		q->ss = NULL;
+		int err = store_stream_delete(store, qid);
+		if (err != STORE_OK)
+			log_warnx("removing the log of stream queue '%.*s': %s", (int)q->name.len,
+			          (const char *)q->name.ptr, store_strerror(err));
+		return;
+	}
 	if (q->sq == NULL)
 		return;
 	queue_id(q, qid);
@@ -232,17 +259,13 @@ persist_queue_delete(struct queue *q)
 		          (const char *)q->name.ptr, store_strerror(err));
 }
 
-uint64_t
-persist_append(struct queue *q, const struct msg *m)
+/* m as a record, in recbuf; returns its length. */
+static size_t
+encode_record(const struct msg *m)
 {
 	struct amqp_bytes ex = msg_exchange(m), rk = msg_routing_key(m), props = msg_props(m);
 	size_t            n = 2 + 1 + ex.len + 1 + rk.len + 4 + props.len + 8 + m->body_len;
-	uint64_t          id;
-	int               err;
 
-	/* a quorum queue keeps every message on disk, whatever its delivery mode */
-	if (q->sq == NULL || (!m->persistent && q->type != QUEUE_QUORUM) || loading)
-		return 0;
 	if (n > reccap) {
 		reccap = n < 65536 ? 65536 : n;
 		free(recbuf);
@@ -268,6 +291,19 @@ persist_append(struct queue *q, const struct msg *m)
 	p += 8;
 	if (m->body_len)
 		memcpy(p, m->body, m->body_len);
+	return n;
+}
+
+uint64_t
+persist_append(struct queue *q, const struct msg *m)
+{
+	uint64_t id;
+	int      err;
+
+	/* a quorum queue keeps every message on disk, whatever its delivery mode */
+	if (q->sq == NULL || (!m->persistent && q->type != QUEUE_QUORUM) || loading)
+		return 0;
+	size_t n = encode_record(m);
 	if ((err = store_append(q->sq, recbuf, n, &id)) != STORE_OK) {
 		if (failures_total++ == 0 || err != STORE_FAILED)
 			log_error("cannot append to the message log of queue '%.*s': %s",
@@ -277,6 +313,40 @@ persist_append(struct queue *q, const struct msg *m)
 	appended++;
 	appends_total++;
 	return id;
+}
+
+int
+persist_stream_append(struct queue *q, const struct msg *m, int64_t ts_ms, uint64_t *offset)
+{
+	int err;
+
+	if (q->ss == NULL || loading)
+		return -1;
+	size_t n = encode_record(m);
+	if ((err = store_stream_append(q->ss, ts_ms, recbuf, n, offset)) != STORE_OK) {
+		if (failures_total++ == 0 || err != STORE_FAILED)
+			log_error("cannot append to stream queue '%.*s': %s", (int)q->name.len,
+			          (const char *)q->name.ptr, store_strerror(err));
+		return -1;
+	}
+	appended++;
+	appends_total++;
+	return 0;
+}
+
+struct msg *
+persist_record_msg(const void *rec, size_t len)
+{
+	struct record r;
+	struct msg   *m;
+
+	if (!parse_record(rec, len, &r)) {
+		log_error("a stream record of %zu bytes is malformed", len);
+		return NULL;
+	}
+	if ((m = record_msg(&r)) == NULL)
+		log_error("out of memory reading a stream record");
+	return m;
 }
 
 void
@@ -432,6 +502,7 @@ persist_sync(void)
 		return false;
 	}
 	appended = 0;
+	queue_stream_committed();
 	return !meta_dirty;
 }
 
@@ -552,7 +623,7 @@ persist_open(const char *data_dir)
 		struct vhost *vh = v->val;
 		for (e = hmap_first(&vh->queues, &k); e; e = hmap_next(&vh->queues, &k, e)) {
 			struct queue *q = e->val;
-			if (q->sq) {
+			if (q->sq || q->ss) {
 				queue_id(q, qid);
 				hmap_put(&oc.live, amqp_cstr(qid), q);
 			}
@@ -565,6 +636,13 @@ persist_open(const char *data_dir)
 		store_queue_delete(store, oc.dead[i]);
 		free(oc.dead[i]);
 	}
+	oc.ndead = 0;
+	store_stream_list(store, note_orphan, &oc);
+	for (i = 0; i < oc.ndead; i++) {
+		log_info("storage: removing the log %s of a stream that no longer exists", oc.dead[i]);
+		store_stream_delete(store, oc.dead[i]);
+		free(oc.dead[i]);
+	}
 	free(oc.dead);
 	hmap_free(&oc.live);
 	meta_dirty = err == STORE_NOTFOUND; /* write the first definitions file */
@@ -573,9 +651,22 @@ persist_open(const char *data_dir)
 void
 persist_close(void)
 {
+	size_t             i, k;
+	struct hmap_entry *v, *e;
+
 	if (store == NULL)
 		return;
 	persist_sync();
+	for (v = hmap_first(&broker.vhosts, &i); v; v = hmap_next(&broker.vhosts, &i, v))
+		for (e = hmap_first(&((struct vhost *)v->val)->queues, &k); e;
+		     e = hmap_next(&((struct vhost *)v->val)->queues, &k, e)) {
+			struct queue *q = e->val;
+			if (q->ss) {
+				queue_stream_closing(q);
+				store_stream_close(q->ss);
+				q->ss = NULL;
+			}
+		}
 	store_close(store);
 	store = NULL;
 	free(recbuf);

@@ -10,6 +10,7 @@
 #define SERVER_PERSIST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct queue;
@@ -37,6 +38,10 @@ void persist_queue_delete(struct queue *q);
 uint64_t persist_append(struct queue *q, const struct msg *m);
 /* Read a paged-out message back from q's log (NULL if it cannot be read). */
 struct msg *persist_load(struct queue *q, uint64_t id);
+/* Stream queues: append m with its timestamp (0, or -1 logged); a record read back as a message. */
+int         persist_stream_append(struct queue *q, const struct msg *m, int64_t ts_ms,
+                                  uint64_t *offset);
+struct msg *persist_record_msg(const void *rec, size_t len);
 /* The message left the queue for good (ack, expiry, dead-lettering, ...). */
 void     persist_ack(struct queue *q, uint64_t id);
 /* It was delivered for the n-th time (survives a restart as redelivered). */

@@ -245,6 +245,9 @@ over_limit(const struct queue *q, size_t extra_count, uint64_t extra_bytes)
 int
 queue_push(struct queue *q, struct msg *m)
 {
+	if (q->type == QUEUE_STREAM)
+		return queue_stream_push(q, m);
+
 	struct qring *r = ring_for(q, m);
 	int64_t       ttl = q->opts.message_ttl;
 
@@ -347,7 +350,8 @@ queue_pop(struct queue *q, struct qentry *e)
 void
 queue_requeue(struct queue *q, const struct qentry *re)
 {
-	if (q->deleted) {
+	if (q->deleted || q->type == QUEUE_STREAM) {
+		/* a stream keeps every message: nothing goes back */
 		msg_unref(re->m);
 		return;
 	}
@@ -359,8 +363,9 @@ queue_requeue(struct queue *q, const struct qentry *re)
 	struct qring *r = ring_for(q, re->m);
 	if (r->count == r->cap)
 		grow(r);
-	/* rabbit_fifo (quorum) puts a returned message at the back of the queue */
-	uint64_t seq = q->type == QUEUE_QUORUM ? q->next_seq++ : re->seq;
+	/* rabbit_fifo (quorum) puts a returned message at the back of the queue,
+	 * unless a delivery limit is set: then returns come first */
+	uint64_t seq = q->type == QUEUE_QUORUM && q->opts.delivery_limit < 0 ? q->next_seq++ : re->seq;
 	/* Find the first entry with a larger seq; requeues usually land at the front. */
 	size_t lo = 0, hi = r->count;
 	while (lo < hi) {
@@ -436,6 +441,10 @@ queue_dispatch(struct queue *q)
 {
 	struct qentry e;
 
+	if (q->type == QUEUE_STREAM) {
+		queue_stream_dispatch(q);
+		return;
+	}
 	queue_ref(q);
 	while (q->count && !q->deleted) {
 		struct consumer *c = pick(q);
@@ -460,6 +469,8 @@ queue_consumer_count(const struct queue *q)
 uint32_t
 queue_purge(struct queue *q)
 {
+	if (q->type == QUEUE_STREAM)
+		return 0; /* streams keep everything (the channel refuses queue.purge) */
 	uint32_t      n = (uint32_t)q->count;
 	struct qentry e;
 	struct qring *r;
@@ -498,6 +509,8 @@ queue_destroy(struct queue *q)
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
 	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
 	dlx_free(q);
+	if (q->type == QUEUE_STREAM)
+		queue_stream_closing(q);
 	q->active = NULL;
 	list_for_each_safe (it, tmp, &q->consumers) {
 		struct consumer *c = container_of(it, struct consumer, qlink);
@@ -797,6 +810,8 @@ queue_parse_age(struct amqp_bytes v, int64_t *ms)
 			return -1;
 		n = n * 10 + (v.ptr[i] - '0');
 	}
+	if (n == 0)
+		return -1;
 	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
 		if (v.ptr[v.len - 1] == units[u].unit) {
 			if (n > INT64_MAX / units[u].ms)
@@ -916,6 +931,15 @@ apply_policies(struct queue *q)
 	}
 }
 
+json_t *
+queue_policy_definition(const struct queue *q)
+{
+	const struct policy *p = policy_match(q->vh->name, (const char *)q->name.ptr, true,
+	                                      queue_type_name(q->type), false);
+
+	return p ? p->definition : NULL;
+}
+
 void
 queue_apply_policy(struct queue *q)
 {
@@ -925,6 +949,10 @@ queue_apply_policy(struct queue *q)
 	parse_opts(q->args, &q->opts);
 	q->opts.max_priority = max_priority;
 	apply_policies(q);
+	if (q->type == QUEUE_STREAM) {
+		queue_stream_apply_policy(q);
+		return;
+	}
 	arm_ttl(q);
 	queue_touch(q);
 	if (q->opts.overflow == OVERFLOW_DROP_HEAD) {
@@ -1129,9 +1157,13 @@ queue_add_consumer(struct queue *q, struct consumer *c, struct broker_err *err)
 {
 	struct list *it, *tmp;
 
+	int rc;
+
 	if (q->exclusive_consumer || (c->exclusive && q->nconsumers))
 		return broker_fail(err, AMQP_ACCESS_REFUSED, "queue '%.*s' in vhost '%s' in exclusive use",
 		                   (int)q->name.len, (const char *)q->name.ptr, q->vh->name);
+	if (q->type == QUEUE_STREAM && (rc = queue_stream_attach(q, c, err)) != 0)
+		return rc;
 	c->q = q;
 	/* After every consumer of the same or higher priority. */
 	list_for_each_safe (it, tmp, &q->consumers)
@@ -1157,6 +1189,7 @@ queue_remove_consumer(struct consumer *c)
 
 	if (q == NULL || q->deleted)
 		return;
+	queue_stream_drop_reader(c);
 	list_del(&c->qlink);
 	q->nconsumers--;
 	if (c->exclusive)

@@ -472,7 +472,7 @@ if [ "$node_wanted" = 1 ]; then
 			node_args=(--test --test-reporter=tap)
 			[ -n "$node_filter" ] && node_args+=(--test-name-pattern="$node_filter")
 			out=$(mktemp)
-			(cd "$NODE_DIR" && timeout -k 5 180 node "${node_args[@]}" test.js) 2>&1 | tee "$out"
+			(cd "$NODE_DIR" && timeout -k 5 180 node "${node_args[@]}" test.js queue_types.js) 2>&1 | tee "$out"
 			rc=${PIPESTATUS[0]}
 			p=$(grep -E '^# pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
 			f=$(grep -E '^# fail [0-9]+' "$out" | awk '{print $3}' | tail -1)

@@ -188,6 +188,21 @@ class DeliveryTests(BrokerTestCase):
             ch.basic_ack(m.delivery_tag)
         self.assertEqual(order, [(b"1", False), (b"2", False), (b"0", True)])
 
+    def test_with_a_delivery_limit_returns_come_first(self):
+        ch = self.channel()
+        q = self.queue(ch, durable=True, arguments=dict(Q, **{"x-delivery-limit": 5}))
+        ch.confirm_delivery()
+        for i in range(3):
+            ch.basic_publish("", q, b"%d" % i)
+        m, _p, b = self.drain_noack(ch, q)
+        ch.basic_nack(m.delivery_tag, requeue=True)
+        order = []
+        for _ in range(3):
+            m, _p, b = self.drain_noack(ch, q)
+            order.append((b, m.redelivered))
+            ch.basic_ack(m.delivery_tag)
+        self.assertEqual(order, [(b"0", True), (b"1", False), (b"2", False)])
+
     def test_delivery_limit_dead_letters(self):
         ch = self.channel()
         dlq = self.queue(ch, durable=True)
