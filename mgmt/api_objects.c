@@ -94,10 +94,10 @@ queue_json(struct queue *q, bool single)
 	json_object_set_new(o, "memory",
 	                    json_integer((json_int_t)(q->bytes + 64 * (q->count + q->unacked) + 2048)));
 	mgmt_set_stat(o, "messages", q->count + q->unacked,
-	              mgmt_stats_queue_rate(vh, q->name, MGMT_Q_MESSAGES));
-	mgmt_set_stat(o, "messages_ready", q->count, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_READY));
+	              mgmt_stats_queue_rate(q, MGMT_Q_MESSAGES));
+	mgmt_set_stat(o, "messages_ready", q->count, mgmt_stats_queue_rate(q, MGMT_Q_READY));
 	mgmt_set_stat(o, "messages_unacknowledged", q->unacked,
-	              mgmt_stats_queue_rate(vh, q->name, MGMT_Q_UNACKED));
+	              mgmt_stats_queue_rate(q, MGMT_Q_UNACKED));
 	json_object_set_new(o, "message_bytes", json_integer((json_int_t)q->bytes));
 	json_object_set_new(o, "message_bytes_ready", json_integer((json_int_t)q->bytes));
 	json_object_set_new(o, "message_bytes_unacknowledged", json_integer(0));
@@ -126,17 +126,17 @@ queue_json(struct queue *q, bool single)
 		                                                         json_null());
 	}
 	uint64_t deliver = q->stat_delivered;
-	mgmt_set_stat(ms, "ack", q->stat_acked, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_ACK));
-	mgmt_set_stat(ms, "deliver", deliver, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_DELIVER));
-	mgmt_set_stat(ms, "deliver_get", deliver, mgmt_stats_queue_rate(vh, q->name, MGMT_Q_DELIVER));
+	mgmt_set_stat(ms, "ack", q->stat_acked, mgmt_stats_queue_rate(q, MGMT_Q_ACK));
+	mgmt_set_stat(ms, "deliver", deliver, mgmt_stats_queue_rate(q, MGMT_Q_DELIVER));
+	mgmt_set_stat(ms, "deliver_get", deliver, mgmt_stats_queue_rate(q, MGMT_Q_DELIVER));
 	mgmt_set_stat(ms, "deliver_no_ack", 0, 0);
 	mgmt_set_stat(ms, "get", 0, 0);
 	mgmt_set_stat(ms, "get_empty", 0, 0);
 	mgmt_set_stat(ms, "get_no_ack", 0, 0);
 	mgmt_set_stat(ms, "publish", q->stat_published,
-	              mgmt_stats_queue_rate(vh, q->name, MGMT_Q_PUBLISH));
+	              mgmt_stats_queue_rate(q, MGMT_Q_PUBLISH));
 	mgmt_set_stat(ms, "redeliver", q->stat_redelivered,
-	              mgmt_stats_queue_rate(vh, q->name, MGMT_Q_REDELIVER));
+	              mgmt_stats_queue_rate(q, MGMT_Q_REDELIVER));
 	json_object_set_new(o, "message_stats", ms);
 	if (q->exclusive && q->owner) {
 		char name[160], host[64];
@@ -522,7 +522,7 @@ queue_row_write(struct mgmt_buf *b, void *obj, char *const *cols, size_t ncols)
 	r.type = queue_type(r.q);
 	r.pol = policy_match(r.q->vh->name, qname, true, r.type, false);
 	r.opol = policy_match(r.q->vh->name, qname, true, r.type, true);
-	mgmt_stats_queue_rates(r.q->vh->name, r.q->name, r.rate);
+	mgmt_stats_queue_rates(r.q, r.rate);
 	mgmt_buf_add(b, "{", 1);
 	if (ncols == 0) {
 		for (size_t i = 0; i < NQFIELDS; i++)

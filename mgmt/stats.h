@@ -13,6 +13,8 @@
 
 #include "amqp/bytes.h"
 
+struct queue;
+
 #define MGMT_STATS_INTERVAL 5.0
 
 enum { MGMT_Q_PUBLISH, MGMT_Q_DELIVER, MGMT_Q_ACK, MGMT_Q_REDELIVER, MGMT_Q_MESSAGES,
@@ -36,9 +38,9 @@ void mgmt_stats_stop(struct ev_loop *loop);
 void mgmt_stats_sample(void);
 
 /* Rates (per second, over the last interval) of one object; 0 when unknown. */
-double mgmt_stats_queue_rate(const char *vhost, struct amqp_bytes name, int which);
+double mgmt_stats_queue_rate(const struct queue *q, int which);
 /* All of a queue's rates at once: rates[MGMT_Q_NSTATS]. */
-void   mgmt_stats_queue_rates(const char *vhost, struct amqp_bytes name, double *rates);
+void   mgmt_stats_queue_rates(const struct queue *q, double *rates);
 double mgmt_stats_conn_rate(uint64_t conn_id, int which);
 double mgmt_stats_chan_rate(uint64_t conn_id, uint16_t chan, int which);
 /* Totals for everything (vhost NULL) or one vhost. */
