@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -1087,7 +1088,11 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 	ssize_t      n;
 
 	(void)revents;
-	if (c->rlen == c->rcap) {
+	if (c->rcap == 0) {
+		/* trimmed while idle (conn_trim_idle): back to a small buffer */
+		c->rcap = RBUF_INITIAL;
+		c->rbuf = xmalloc(c->rcap);
+	} else if (c->rlen == c->rcap) {
 		/* A busy peer: read more per turn. */
 		c->rcap = c->rcap < RBUF_BUSY ? RBUF_BUSY : c->rcap * 2;
 		c->rbuf = xrealloc(c->rbuf, c->rcap);
@@ -1143,6 +1148,46 @@ node_name(void)
 }
 
 /*
+ * Idle connections give their buffers back: one that has read nothing for
+ * IDLE_AFTER seconds, with nothing half-read and nothing to send, frees
+ * its read and write buffers (a read allocates a small one again).  An
+ * idle connection then costs its structs, not its buffers.
+ */
+#define IDLE_TRIM_EVERY 5    /* memory-check ticks (seconds) between sweeps */
+#define IDLE_AFTER      5.0  /* seconds without input */
+#define TRIM_RELEASE    (1024 * 1024) /* bytes freed by a sweep worth a malloc_trim */
+
+static unsigned trim_ticks;
+
+static void
+trim_idle(double now)
+{
+	struct list *it, *tmp;
+	size_t       freed = 0;
+
+	list_for_each_safe (it, tmp, &broker.conns) {
+		struct conn *c = container_of(it, struct conn, link);
+		if (now - c->last_rx < IDLE_AFTER || c->rlen || c->seg_head != c->nsegs || c->tlen)
+			continue;
+		if (c->rcap) {
+			freed += c->rcap;
+			free(c->rbuf);
+			c->rbuf = NULL;
+			c->rcap = 0;
+		}
+		if (c->tcap) {
+			freed += c->tcap;
+			free(c->tbuf);
+			c->tbuf = NULL;
+			c->tcap = 0;
+		}
+	}
+	/* the freed buffers sit between live structs: hand their pages back */
+	if (freed >= TRIM_RELEASE)
+		malloc_trim(0);
+}
+
+/*
  * The memory high watermark: resident memory checked every second against
  * vm_memory_high_watermark (absolute, else relative to the machine's
  * memory), as RabbitMQ's memory alarm.
@@ -1172,6 +1217,8 @@ mem_check(struct ev_loop *l, ev_timer *w, int revents)
 		}
 	}
 	fclose(f);
+	if (++trim_ticks % IDLE_TRIM_EVERY == 0)
+		trim_idle(ev_now(l));
 
 	/* disk_free_limit: free space on the data folder's filesystem */
 	struct statvfs sv;
