@@ -8,7 +8,7 @@
 #include "server/config.h"
 #include "server/log.h"
 
-static struct mgmt_http_server api_srv, prom_srv;
+static struct mgmt_http_server api_srv, prom_srv, api_tls_srv;
 
 int
 mgmt_start(struct ev_loop *loop, const struct config *cfg)
@@ -21,6 +21,15 @@ mgmt_start(struct ev_loop *loop, const struct config *cfg)
 			mgmt_http_port = cfg->mgmt_port;
 			log_info("management API listening on port %u", cfg->mgmt_port);
 		}
+	}
+	if (cfg->mgmt_tls_port) {
+		char err[512];
+		api_tls_srv.tls = transport_tls_from_config(&cfg->mgmt_tls, err, sizeof(err));
+		if (api_tls_srv.tls == NULL)
+			fatalx("management.ssl: %s", err);
+		if (mgmt_http_listen(&api_tls_srv, loop, cfg->listen_host, cfg->mgmt_tls_port,
+		                     mgmt_api_handle) == 0)
+			log_info("management API listening over HTTPS on port %u", cfg->mgmt_tls_port);
 	}
 	if (cfg->prometheus_port) {
 		if (mgmt_http_listen(&prom_srv, loop, cfg->listen_host, cfg->prometheus_port,
@@ -39,5 +48,9 @@ mgmt_stop(struct ev_loop *loop)
 		mgmt_http_close_all(&api_srv);
 	if (prom_srv.loop)
 		mgmt_http_close_all(&prom_srv);
+	if (api_tls_srv.loop)
+		mgmt_http_close_all(&api_tls_srv);
+	transport_tls_free(api_tls_srv.tls);
+	api_tls_srv.tls = NULL;
 	mgmt_stats_stop(loop);
 }

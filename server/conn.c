@@ -28,6 +28,7 @@
 #include "server/broker.h"
 #include "server/channel.h"
 #include "server/config.h"
+#include "server/listener.h"
 #include "server/log.h"
 #include "server/msg.h"
 #include "server/persist.h"
@@ -42,6 +43,8 @@
 #define MAX_IOV        256
 
 static struct ev_loop *loop;
+static struct transport_tls *tls_setup; /* borrowed */
+static bool            accept_paused;   /* connection_max reached */
 static struct list     flush_list = { &flush_list, &flush_list };
 static struct list     reap_list = { &reap_list, &reap_list };
 static size_t          nconns;
@@ -94,7 +97,42 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t len, bool *loop
 }
 
 void
-conn_accept(struct ev_loop *l, int fd)
+conn_set_tls(struct transport_tls *tls)
+{
+	tls_setup = tls;
+}
+
+void
+conn_apply_connection_max(void)
+{
+	int64_t max = broker.cfg->connection_max;
+	bool    full = max >= 0 && (int64_t)nconns >= max;
+
+	if (full == accept_paused)
+		return;
+	accept_paused = full;
+	listener_pause_all(loop, full);
+	if (full)
+		log_warnx("connection_max (%lld) reached: not accepting connections until one closes",
+		          (long long)max);
+	else
+		log_info("below connection_max (%lld) again: accepting connections", (long long)max);
+}
+
+/* Start reading, and read at once what TLS has already decrypted. */
+static void
+start_reading(struct conn *c)
+{
+	if (!c->reading) {
+		ev_io_start(loop, &c->rio);
+		c->reading = true;
+	}
+	if (transport_pending(&c->tp))
+		ev_feed_event(loop, &c->rio, EV_READ);
+}
+
+static void
+accept_conn(struct ev_loop *l, int fd, bool tls)
 {
 	struct conn            *c = xcalloc(1, sizeof(*c));
 	struct sockaddr_storage ss;
@@ -103,6 +141,10 @@ conn_accept(struct ev_loop *l, int fd)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
+	if (tls)
+		transport_tls_accept(&c->tp, tls_setup, fd);
+	else
+		transport_plain(&c->tp, fd);
 	c->id = ++broker.next_conn_id;
 	c->state = CONN_AWAIT_HEADER;
 	c->frame_max = AMQP_FRAME_MIN_SIZE;
@@ -126,8 +168,21 @@ conn_accept(struct ev_loop *l, int fd)
 	/* The handshake must finish within handshake_timeout. */
 	ev_timer_init(&c->hb, timer_cb, broker.cfg->handshake_timeout / 1000.0, 0.);
 	ev_timer_start(l, &c->hb);
-	log_info("<conn %llu> accepting AMQP connection (%s -> %s)", (unsigned long long)c->id,
-	         c->peer, c->local);
+	log_info("<conn %llu> accepting AMQP connection%s (%s -> %s)", (unsigned long long)c->id,
+	         tls ? " over TLS" : "", c->peer, c->local);
+	conn_apply_connection_max();
+}
+
+void
+conn_accept(struct ev_loop *l, int fd)
+{
+	accept_conn(l, fd, false);
+}
+
+void
+conn_accept_tls(struct ev_loop *l, int fd)
+{
+	accept_conn(l, fd, true);
 }
 
 /* Output. */
@@ -292,14 +347,11 @@ flush(struct conn *c)
 			iov[n].iov_base = (s->m ? s->m->body : c->tbuf) + s->off;
 			iov[n].iov_len = s->len;
 		}
-		ssize_t w = writev(c->fd, iov, n);
+		ssize_t w = transport_writev(&c->tp, iov, n);
+		if (w == TRANSPORT_AGAIN)
+			break;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			log_info("<conn %llu> write failed: %s", (unsigned long long)c->id,
-			         strerror(errno));
+			log_info("<conn %llu> write failed: %s", (unsigned long long)c->id, c->tp.error);
 			conn_abort(c);
 			return -1;
 		}
@@ -337,6 +389,13 @@ flush(struct conn *c)
 			conn_abort(c);
 			return -1;
 		}
+	} else if (c->tp.write_wants_read) {
+		/* TLS must read before it can write: the read watcher flushes again */
+		if (c->writing) {
+			ev_io_stop(loop, &c->wio);
+			c->writing = false;
+		}
+		start_reading(c);
 	} else if (!c->writing) {
 		ev_io_start(loop, &c->wio);
 		c->writing = true;
@@ -344,12 +403,13 @@ flush(struct conn *c)
 	if (was_full && c->tx_pending < TX_LOW && c->state == CONN_OPEN)
 		resume_channels(c);
 	if (!c->reading && !c->blocked && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
-	    c->state != CONN_CLOSED) {
-		ev_io_start(loop, &c->rio);
-		c->reading = true;
-	}
+	    c->state != CONN_CLOSED)
+		start_reading(c);
 	return 0;
 }
+
+static void tls_handshake_step(struct conn *c);
+static void read_input(struct conn *c);
 
 static void
 write_cb(struct ev_loop *l, ev_io *w, int revents)
@@ -358,6 +418,16 @@ write_cb(struct ev_loop *l, ev_io *w, int revents)
 
 	(void)l;
 	(void)revents;
+	if (!c->tp.handshaken) {
+		tls_handshake_step(c);
+		return;
+	}
+	if (c->tp.read_wants_write) {
+		/* a TLS read that had to write first: the socket can take it now */
+		read_input(c);
+		if (c->state == CONN_CLOSED)
+			return;
+	}
 	flush(c);
 }
 
@@ -409,9 +479,10 @@ reap(struct conn *c)
 	for (size_t i = c->seg_head; i < c->nsegs; i++)
 		if (c->segs[i].m)
 			msg_unref(c->segs[i].m);
-	close(c->fd);
+	transport_close(&c->tp);
 	list_del(&c->link);
 	nconns--;
+	conn_apply_connection_max();
 	log_info("<conn %llu> closed (%s)", (unsigned long long)c->id, c->peer);
 	free(c->rbuf);
 	free(c->tbuf);
@@ -1075,30 +1146,68 @@ process_input(struct conn *c)
 	}
 }
 
+/*
+ * The TLS handshake, before any AMQP: driven by whichever socket event it
+ * waits for; the handshake timeout covers it.  A failed handshake (plain
+ * AMQP or garbage on the TLS port, an untrusted client certificate) closes
+ * this socket only.
+ */
 static void
-read_cb(struct ev_loop *l, ev_io *w, int revents)
+tls_handshake_step(struct conn *c)
 {
-	struct conn *c = conn_of(w, rio);
-	ssize_t      n;
+	int rc = transport_handshake(&c->tp);
 
-	(void)revents;
+	if (rc == TRANSPORT_ERROR) {
+		log_warnx("<conn %llu> TLS handshake failed (%s): %s", (unsigned long long)c->id,
+		          c->peer, c->tp.error);
+		conn_abort(c);
+		return;
+	}
+	bool want_write = rc == TRANSPORT_AGAIN && c->tp.handshake_wants_write;
+	if (want_write != c->writing) {
+		if (want_write)
+			ev_io_start(loop, &c->wio);
+		else
+			ev_io_stop(loop, &c->wio);
+		c->writing = want_write;
+	}
+	if (rc == 1) {
+		log_info("<conn %llu> TLS handshake done: %s, %s", (unsigned long long)c->id,
+		         transport_tls_version(&c->tp), transport_tls_cipher(&c->tp));
+		read_input(c); /* the client may have sent its protocol header already */
+	}
+}
+
+/* One read into rbuf, then every complete frame in it. */
+static void
+read_input(struct conn *c)
+{
+	ssize_t n;
+
 	if (c->rlen == c->rcap) {
 		/* A busy peer: read more per turn. */
 		c->rcap = c->rcap < RBUF_BUSY ? RBUF_BUSY : c->rcap * 2;
 		c->rbuf = xrealloc(c->rbuf, c->rcap);
 	}
-	n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	n = transport_read(&c->tp, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == TRANSPORT_AGAIN) {
+		if (c->tp.read_wants_write && !c->writing) {
+			ev_io_start(loop, &c->wio);
+			c->writing = true;
+		}
+		return;
+	}
 	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		if (c->state == CONN_OPEN)
+		if (n < 0)
+			log_info("<conn %llu> %s", (unsigned long long)c->id, c->tp.error);
+		else if (c->state == CONN_OPEN)
 			log_info("<conn %llu> client unexpectedly closed TCP connection",
 			         (unsigned long long)c->id);
 		conn_abort(c);
 		return;
 	}
 	c->recv_oct += (uint64_t)n;
-	c->last_rx = ev_now(l);
+	c->last_rx = ev_now(loop);
 	bool filled = (size_t)n == c->rcap - c->rlen;
 	c->rlen += (size_t)n;
 	process_input(c);
@@ -1109,9 +1218,28 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 	broker_dispatch();
 	if ((c->blocked || c->tx_pending > TX_READ_STOP) && c->reading) {
 		/* The peer is not reading what we send: stop reading what it sends. */
-		ev_io_stop(l, &c->rio);
+		ev_io_stop(loop, &c->rio);
 		c->reading = false;
 	}
+	/* TLS may hold more decrypted input than fitted: come back for it next. */
+	if (c->reading && c->state != CONN_CLOSED && transport_pending(&c->tp))
+		ev_feed_event(loop, &c->rio, EV_READ);
+}
+
+static void
+read_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct conn *c = conn_of(w, rio);
+
+	(void)l;
+	(void)revents;
+	if (!c->tp.handshaken) {
+		tls_handshake_step(c);
+		return;
+	}
+	read_input(c);
+	if (c->tp.write_wants_read && c->state != CONN_CLOSED)
+		flush(c); /* a TLS write that had to read first */
 }
 
 /* Resource alarms. */
@@ -1234,10 +1362,8 @@ conn_set_alarm(const char *reason)
 				static const struct amqp_connection_unblocked u;
 				conn_send_method(c, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &u);
 			}
-			if (!c->reading && c->state == CONN_OPEN) {
-				ev_io_start(loop, &c->rio);
-				c->reading = true;
-			}
+			if (!c->reading && c->state == CONN_OPEN)
+				start_reading(c);
 		}
 	}
 }

@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include "amqp/bytes.h"
+#include "server/transport.h"
 #include "server/util.h"
 
 struct msg;
@@ -54,6 +55,7 @@ struct conn {
 	ev_io            rio, wio;
 	ev_timer         hb;        /* heartbeats both ways, and the handshake timeout */
 	int              fd;
+	struct transport tp;        /* the byte stream on fd: plain or TLS */
 	enum conn_state  state;
 	uint64_t         id;
 	char             peer[64];  /* "127.0.0.1:5555" */
@@ -97,8 +99,19 @@ struct conn {
 	uint64_t         recv_oct, send_oct, recv_cnt, send_cnt;
 };
 
-/* Take ownership of an accepted socket. */
+/* Take ownership of an accepted socket: plain AMQP, or AMQP over TLS. */
 void conn_accept(struct ev_loop *loop, int fd);
+void conn_accept_tls(struct ev_loop *loop, int fd);
+
+/* The TLS setup conn_accept_tls() uses (borrowed: lives as long as the broker). */
+void conn_set_tls(struct transport_tls *tls);
+
+/*
+ * connection_max: with that many connections the AMQP listeners stop
+ * accepting (clients wait in the kernel's backlog, as with RabbitMQ's
+ * acceptors) until one closes.  Call once the listeners are started.
+ */
+void conn_apply_connection_max(void);
 
 /* Queue a method frame.  Never fails: output is bounded by backpressure. */
 void conn_send_method(struct conn *c, uint16_t channel, uint32_t id, const void *m);
