@@ -572,6 +572,17 @@ timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 
 /* The handshake. */
 
+/* The SASL mechanisms connection.start offers on this connection. */
+static unsigned
+offered_mechanisms(const struct conn *c)
+{
+	unsigned m = broker.cfg->auth_mechanisms;
+
+	if (!transport_is_tls(&c->tp))
+		m &= ~(unsigned)CONFIG_AUTH_EXTERNAL;
+	return m;
+}
+
 static void
 send_start(struct conn *c)
 {
@@ -601,22 +612,39 @@ send_start(struct conn *c)
 	amqp_table_put_longstr(&w, "product", amqp_cstr("warren"));
 	amqp_table_put_longstr(&w, "version", amqp_cstr("3.10.8"));
 
+	/* RabbitMQ lists its mechanisms in this order; EXTERNAL only over TLS */
+	char     mechs[64] = "";
+	unsigned offered = offered_mechanisms(c);
+	snprintf(mechs, sizeof(mechs), "%s%s%s", (offered & CONFIG_AUTH_AMQPLAIN) ? "AMQPLAIN " : "",
+	         (offered & CONFIG_AUTH_PLAIN) ? "PLAIN " : "",
+	         (offered & CONFIG_AUTH_EXTERNAL) ? "EXTERNAL " : "");
+	if (*mechs)
+		mechs[strlen(mechs) - 1] = '\0';
 	struct amqp_connection_start s = {
 		.version_major = 0,
 		.version_minor = 9,
 		.server_properties = { w.len, buf },
-		.mechanisms = amqp_cstr("AMQPLAIN PLAIN"),
+		.mechanisms = amqp_cstr(mechs),
 		.locales = amqp_cstr("en_US"),
 	};
 	conn_send_method(c, 0, AMQP_CONNECTION_START_METHOD, &s);
 }
 
-/* Credentials from start-ok: PLAIN is "\0user\0pass", AMQPLAIN a table body. */
+/*
+ * Credentials from start-ok: PLAIN is "\0user\0pass", AMQPLAIN a table
+ * body; EXTERNAL's response is ignored (the name comes from the peer's
+ * certificate).  Returns 0, 1 for EXTERNAL, -1 for a malformed response,
+ * -2 for a mechanism not offered.
+ */
 static int
-parse_credentials(struct amqp_connection_start_ok *m, struct amqp_bytes *user,
-                  struct amqp_bytes *pass)
+parse_credentials(const struct conn *c, struct amqp_connection_start_ok *m,
+                  struct amqp_bytes *user, struct amqp_bytes *pass)
 {
-	if (amqp_bytes_eq_cstr(m->mechanism, "PLAIN")) {
+	unsigned offered = offered_mechanisms(c);
+
+	if (amqp_bytes_eq_cstr(m->mechanism, "EXTERNAL") && (offered & CONFIG_AUTH_EXTERNAL))
+		return 1;
+	if (amqp_bytes_eq_cstr(m->mechanism, "PLAIN") && (offered & CONFIG_AUTH_PLAIN)) {
 		const uint8_t *p = m->response.ptr, *end = p + m->response.len;
 		const uint8_t *z1 = memchr(p, 0, m->response.len);
 		if (z1 == NULL)
@@ -628,7 +656,7 @@ parse_credentials(struct amqp_connection_start_ok *m, struct amqp_bytes *user,
 		*pass = (struct amqp_bytes){ (size_t)(end - z2 - 1), z2 + 1 };
 		return 0;
 	}
-	if (amqp_bytes_eq_cstr(m->mechanism, "AMQPLAIN")) {
+	if (amqp_bytes_eq_cstr(m->mechanism, "AMQPLAIN") && (offered & CONFIG_AUTH_AMQPLAIN)) {
 		struct amqp_field f;
 		if (amqp_table_validate(m->response) != 0)
 			return -1;
@@ -660,6 +688,9 @@ auth_refused(struct conn *c, struct amqp_bytes mech)
 	conn_close_with(c, AMQP_ACCESS_REFUSED, text, 0);
 }
 
+static void external_login(struct conn *c, struct amqp_bytes mech);
+static void logged_in(struct conn *c, struct user *u);
+
 static void
 start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 {
@@ -677,7 +708,11 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 		c->cap_blocked = amqp_table_get(caps.v.table, "connection.blocked", &f) == 1 &&
 		                 f.kind == 't' && f.v.b;
 	}
-	int rc = parse_credentials(m, &user, &pass);
+	int rc = parse_credentials(c, m, &user, &pass);
+	if (rc == 1) {
+		external_login(c, m->mechanism);
+		return;
+	}
 	if (rc != 0) {
 		/* An unknown mechanism or a malformed response: RabbitMQ drops the socket. */
 		log_warnx("<conn %llu> %s authentication mechanism '%.*s' (%s)",
@@ -699,6 +734,47 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 		auth_refused(c, m->mechanism);
 		return;
 	}
+	logged_in(c, u);
+}
+
+/*
+ * EXTERNAL (rabbitmq_auth_mechanism_ssl): the user is named by the
+ * verified peer certificate, its subject's distinguished name or common
+ * name (ssl_cert_login_from), and must exist; there is no password.
+ */
+static void
+external_login(struct conn *c, struct amqp_bytes mech)
+{
+	char name[512];
+	int  rc = transport_peer_name(&c->tp, !broker.cfg->cert_login_cn, name, sizeof(name));
+
+	if (rc <= 0) {
+		log_warnx("<conn %llu> EXTERNAL login refused: %s", (unsigned long long)c->id,
+		          rc == 0 ? "connection peer presented no TLS (x.509) certificate"
+		                  : "no name found");
+		auth_refused(c, mech);
+		return;
+	}
+	struct user *u = broker_user(amqp_cstr(name));
+	if (u == NULL) {
+		log_warnx("<conn %llu> EXTERNAL login refused: user '%s' - invalid credentials",
+		          (unsigned long long)c->id, name);
+		auth_refused(c, mech);
+		return;
+	}
+	if (!c->loopback && config_is_loopback_user(broker.cfg, u->name)) {
+		log_warnx("<conn %llu> user '%s' can only connect via localhost",
+		          (unsigned long long)c->id, u->name);
+		auth_refused(c, mech);
+		return;
+	}
+	logged_in(c, u);
+}
+
+/* Authenticated: send connection.tune. */
+static void
+logged_in(struct conn *c, struct user *u)
+{
 	c->user = u;
 	snprintf(c->user_name, sizeof(c->user_name), "%s", u->name);
 	struct amqp_connection_tune t = {
