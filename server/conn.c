@@ -709,6 +709,9 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 		                 f.kind == 't' && f.v.b;
 	}
 	int rc = parse_credentials(c, m, &user, &pass);
+	if (rc >= 0)
+		snprintf(c->auth_mechanism, sizeof(c->auth_mechanism), "%.*s", (int)m->mechanism.len,
+		         (const char *)m->mechanism.ptr);
 	if (rc == 1) {
 		external_login(c, m->mechanism);
 		return;

@@ -88,6 +88,7 @@ struct conn {
 	struct vhost    *vh;
 	struct user     *user;
 	char             user_name[128];
+	char             auth_mechanism[16]; /* the one start-ok chose, once logged in */
 	uint8_t         *client_props; /* owned, encoded table body */
 	size_t           client_props_len;
 	bool             cap_auth_failure_close, cap_cancel_notify, cap_blocked;

@@ -344,6 +344,91 @@ transport_peer_name(const struct transport *t, bool dn, char *out, size_t len)
 	return rc;
 }
 
+static void
+name_rfc4514(X509_NAME *name, char *out, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int  n = 0;
+
+	out[0] = '\0';
+	if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0)
+		n = BIO_read(b, out, (int)(len - 1 > INT_MAX ? INT_MAX : len - 1));
+	if (n > 0)
+		out[n] = '\0';
+	BIO_free(b);
+}
+
+static void
+asn1_time_iso(const ASN1_TIME *t, char *out, size_t len)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) == 1)
+		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(out, len, "?");
+}
+
+/* OpenSSL's short name in Erlang's style: lower case, '_' for '-'. */
+static void
+erlang_style(const char *sn, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; sn[i] && i + 1 < len; i++)
+		out[i] = sn[i] == '-' ? '_' : (char)(sn[i] >= 'A' && sn[i] <= 'Z' ? sn[i] + 32 : sn[i]);
+	out[i] = '\0';
+}
+
+bool
+transport_tls_describe(const struct transport *t, struct transport_tls_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (t->ssl == NULL || !t->handshaken)
+		return false;
+	SSL              *ssl = t->ssl;
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	int               version = SSL_version(ssl);
+
+	snprintf(out->protocol, sizeof(out->protocol), "%s",
+	         version == TLS1_3_VERSION ? "tlsv1.3" : version == TLS1_2_VERSION ? "tlsv1.2" : "?");
+	if (c) {
+		int kx = SSL_CIPHER_get_kx_nid(c), au = SSL_CIPHER_get_auth_nid(c);
+		const char *k = kx == NID_kx_any    ? "any" :
+		                kx == NID_kx_rsa    ? "rsa" :
+		                kx == NID_kx_ecdhe  ? (au == NID_auth_ecdsa ? "ecdhe_ecdsa" : "ecdhe_rsa") :
+		                kx == NID_kx_dhe    ? "dhe_rsa" : "unknown";
+		snprintf(out->key_exchange, sizeof(out->key_exchange), "%s", k);
+		int         cn = SSL_CIPHER_get_cipher_nid(c);
+		const char *sn = cn == NID_chacha20_poly1305 ? "chacha20_poly1305" :
+		                 cn == NID_aes_256_gcm       ? "aes_256_gcm" :
+		                 cn == NID_aes_128_gcm       ? "aes_128_gcm" :
+		                 cn == NID_aes_256_cbc       ? "aes_256_cbc" :
+		                 cn == NID_aes_128_cbc       ? "aes_128_cbc" :
+		                 cn == NID_aes_128_ccm       ? "aes_128_ccm" : OBJ_nid2sn(cn);
+		erlang_style(sn ? sn : "unknown", out->cipher, sizeof(out->cipher));
+		if (SSL_CIPHER_is_aead(c)) {
+			snprintf(out->hash, sizeof(out->hash), "aead");
+		} else {
+			int dn = SSL_CIPHER_get_digest_nid(c);
+			snprintf(out->hash, sizeof(out->hash), "%s",
+			         dn == NID_sha1 ? "sha" : dn == NID_sha256 ? "sha256" :
+			         dn == NID_sha384 ? "sha384" : "unknown");
+		}
+	}
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	if (cert) {
+		char from[24], to[24];
+		name_rfc4514(X509_get_subject_name(cert), out->peer_subject, sizeof(out->peer_subject));
+		name_rfc4514(X509_get_issuer_name(cert), out->peer_issuer, sizeof(out->peer_issuer));
+		asn1_time_iso(X509_get0_notBefore(cert), from, sizeof(from));
+		asn1_time_iso(X509_get0_notAfter(cert), to, sizeof(to));
+		snprintf(out->peer_validity, sizeof(out->peer_validity), "%s - %s", from, to);
+		X509_free(cert);
+	}
+	return true;
+}
+
 void
 transport_close(struct transport *t)
 {

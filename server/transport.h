@@ -109,6 +109,19 @@ const char *transport_tls_cipher(const struct transport *t);
  */
 int transport_peer_name(const struct transport *t, bool dn, char *out, size_t len);
 
+/*
+ * What the management API shows of a TLS connection, in RabbitMQ's terms
+ * (Erlang's names: "tlsv1.3", key exchange "ecdhe_rsa" or "any" for TLS
+ * 1.3, cipher "aes_256_gcm", hash "aead" or "sha384"), and the peer
+ * certificate's subject, issuer (RFC 4514) and validity, "" without one.
+ */
+struct transport_tls_info {
+	char protocol[16], key_exchange[24], cipher[32], hash[16];
+	char peer_subject[256], peer_issuer[256], peer_validity[80];
+};
+/* Returns false for plain connections and before the handshake. */
+bool transport_tls_describe(const struct transport *t, struct transport_tls_info *out);
+
 /* Send close_notify when possible (best effort, never waits), free, close the socket. */
 void transport_close(struct transport *t);
 

@@ -233,9 +233,35 @@ class TlsTests(helpers.BrokerTestCase):
         s.close()
 
     def test_external_login(self):
-        self.start()
+        """Also what /api/connections shows of it (RabbitMQ's values for the
+        same TLS 1.3 connection: ssl true, ssl_protocol "tlsv1.3",
+        ssl_key_exchange "any", ssl_cipher "aes_256_gcm", ssl_hash "aead",
+        peer_cert_subject "O=warren-tests,CN=guest", peer_cert_issuer
+        "CN=warren-test-ca", peer_cert_validity "FROM - TO")."""
+        self.start(mgmt=True)
         conn = self.tls_connect("guest", pika.credentials.ExternalCredentials())
         self.roundtrip(conn, sizes=(100,))
+        req = urllib.request.Request("http://127.0.0.1:%d/api/connections" % self.broker.mgmt_port)
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        deadline = time.monotonic() + 5
+        while True:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                conns = json.loads(r.read())
+            if conns or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(conns), 1)
+        c = conns[0]
+        self.assertEqual(c["auth_mechanism"], "EXTERNAL")
+        self.assertEqual(c["user"], "guest")
+        self.assertIs(c["ssl"], True)
+        self.assertEqual(c["ssl_protocol"], "tlsv1.3")
+        self.assertEqual(c["ssl_key_exchange"], "any")
+        self.assertEqual(c["ssl_cipher"], "aes_256_gcm")
+        self.assertEqual(c["ssl_hash"], "aead")
+        self.assertEqual(c["peer_cert_subject"], "O=warren-tests,CN=guest")
+        self.assertEqual(c["peer_cert_issuer"], "CN=warren-test-ca")
+        self.assertRegex(c["peer_cert_validity"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ - \d{4}-")
 
     def assertExternalRefused(self, certname):
         with self.assertRaises(pika.exceptions.ProbableAuthenticationError) as cm:
