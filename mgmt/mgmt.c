@@ -14,6 +14,8 @@ int
 mgmt_start(struct ev_loop *loop, const struct config *cfg)
 {
 	mgmt_amqp_port = cfg->port;
+	mgmt_amqps_port = cfg->tls_port;
+	mgmt_amqps_tls = &cfg->tls;
 	mgmt_stats_start(loop);
 	if (cfg->mgmt_port) {
 		if (mgmt_http_listen(&api_srv, loop, cfg->listen_host, cfg->mgmt_port,
@@ -28,8 +30,11 @@ mgmt_start(struct ev_loop *loop, const struct config *cfg)
 		if (api_tls_srv.tls == NULL)
 			fatalx("management.ssl: %s", err);
 		if (mgmt_http_listen(&api_tls_srv, loop, cfg->listen_host, cfg->mgmt_tls_port,
-		                     mgmt_api_handle) == 0)
+		                     mgmt_api_handle) == 0) {
+			mgmt_https_port = cfg->mgmt_tls_port;
+			mgmt_https_tls = &cfg->mgmt_tls;
 			log_info("management API listening over HTTPS on port %u", cfg->mgmt_tls_port);
+		}
 	}
 	if (cfg->prometheus_port) {
 		if (mgmt_http_listen(&prom_srv, loop, cfg->listen_host, cfg->prometheus_port,

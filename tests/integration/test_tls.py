@@ -379,7 +379,20 @@ class TlsTests(helpers.BrokerTestCase):
         req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
         with urllib.request.urlopen(req, context=client_context(), timeout=5) as r:
             self.assertEqual(r.status, 200)
-            self.assertIn("management_version", json.loads(r.read()))
+            overview = json.loads(r.read())
+        # the listeners as RabbitMQ lists them: "amqp/ssl" with its TLS
+        # options, "https" with its ssl_opts
+        by_proto = {l["protocol"]: l for l in overview["listeners"]}
+        amqps = by_proto["amqp/ssl"]
+        self.assertEqual(amqps["port"], self.tls_port)
+        self.assertEqual(amqps["socket_opts"]["versions"], ["tlsv1.3", "tlsv1.2"])
+        self.assertEqual(amqps["socket_opts"]["verify"], "verify_peer")
+        self.assertIs(amqps["socket_opts"]["fail_if_no_peer_cert"], False)
+        self.assertEqual(amqps["socket_opts"]["certfile"], cert("server.pem"))
+        https = by_proto["https"]
+        self.assertEqual(https["port"], port)
+        self.assertEqual(https["socket_opts"]["ssl_opts"]["keyfile"], cert("server.key"))
+        self.assertIn(str(port), [c["port"] for c in overview["contexts"]])
         # a large answer (chunked, several records) over HTTPS
         conn = self.tls_connect()
         ch = conn.channel()
