@@ -81,6 +81,9 @@ def setUpModule():
             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
     make_client_cert("guest", "guest")
     make_client_cert("nobody", "nobody-" + uname("x"))
+    # the server key again, encrypted with a password
+    openssl("pkey", "-in", "server.key", "-aes256", "-passout", "pass:s3cret", "-out",
+            "server-enc.key")
     # a certificate with the right name from a CA nobody trusts
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
             "rogue.pem", "-days", "2", "-subj", "/CN=guest")
@@ -197,6 +200,12 @@ class TlsTests(helpers.BrokerTestCase):
         self.start()
         conn = self.tls_connect()
         self.roundtrip(conn)
+
+    def test_encrypted_key(self):
+        """ssl_options.password unlocks an encrypted key."""
+        self.start(extra="ssl_options.keyfile = %s\nssl_options.password = s3cret\n" %
+                   cert("server-enc.key"))
+        self.roundtrip(self.tls_connect(), sizes=(10,))
 
     def test_tls12_works(self):
         self.start()
@@ -487,6 +496,13 @@ class TlsConfigTests(unittest.TestCase):
         r = self.run_warren("ssl_options.versions.1 = tlsv1.2\nssl_options.versions.2 = tlsv1.1\n")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"tlsv1.1 is not allowed", r.stderr)
+
+    def test_wrong_password_is_an_error(self):
+        r = self.run_warren("listeners.ssl.default = %d\nssl_options.certfile = %s\n"
+                            "ssl_options.keyfile = %s\nssl_options.password = nope\n" % (
+                                free_port(), cert("server.pem"), cert("server-enc.key")))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"cannot load the private key", r.stderr)
 
     def test_missing_key_is_an_error(self):
         r = self.run_warren("listeners.ssl.default = %d\nssl_options.certfile = /nonexistent.pem\n"
