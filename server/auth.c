@@ -257,17 +257,38 @@ tperm_free(struct auth_topic_perm *p)
 	free(p);
 }
 
+/* Does p start an ERE interval: {n}, {n,} or {n,m}? */
+static bool
+is_interval(const char *p)
+{
+	size_t i = 1;
+
+	if (p[i] < '0' || p[i] > '9')
+		return false;
+	while (p[i] >= '0' && p[i] <= '9')
+		i++;
+	if (p[i] == ',')
+		for (i++; p[i] >= '0' && p[i] <= '9'; i++)
+			;
+	return p[i] == '}';
+}
+
 /*
  * Replace each {username} and {vhost} in re by the names, literally (as
- * RabbitMQ's binary:replace does).  Returns an allocated string.
+ * RabbitMQ's binary:replace does), and escape any other '{' that does not
+ * start an interval: PCRE, which RabbitMQ uses, reads it as a literal
+ * (so "^{client_id}\\." is valid there), POSIX regcomp refuses it.
+ * Returns an allocated string.
  */
 static char *
 expand_topic_vars(const char *re, const char *user, const char *vhost)
 {
 	size_t n = strlen(re) + 1;
+	bool   in_bracket = false;
+
 	for (const char *p = re; (p = strchr(p, '{')) != NULL; p++)
-		n += strlen(user) + strlen(vhost); /* enough for either */
-	char  *out = xmalloc(n), *o = out;
+		n += strlen(user) + strlen(vhost) + 1; /* enough for any of the three */
+	char *out = xmalloc(n), *o = out;
 	while (*re) {
 		if (strncmp(re, "{username}", 10) == 0) {
 			o = stpcpy(o, user);
@@ -275,6 +296,23 @@ expand_topic_vars(const char *re, const char *user, const char *vhost)
 		} else if (strncmp(re, "{vhost}", 7) == 0) {
 			o = stpcpy(o, vhost);
 			re += 7;
+		} else if (in_bracket) {
+			if (*re == ']')
+				in_bracket = false;
+			*o++ = *re++;
+		} else if (*re == '\\' && re[1]) {
+			*o++ = *re++;
+			*o++ = *re++;
+		} else if (*re == '[') {
+			in_bracket = true;
+			*o++ = *re++;
+			if (*re == '^')
+				*o++ = *re++;
+			if (*re == ']')
+				*o++ = *re++; /* a leading ']' is a member */
+		} else if (*re == '{' && !is_interval(re)) {
+			*o++ = '\\';
+			*o++ = *re++;
 		} else {
 			*o++ = *re++;
 		}

@@ -276,6 +276,19 @@ class TopicPermissionTests(BrokerTestCase):
             404, "NOT_FOUND - no exchange 'nope-%s' in vhost '/'" % self.user,
             ch.basic_publish, "nope-" + self.user, "k", b"x")
 
+    def test_client_id_is_literal(self):
+        """{client_id} is set only for MQTT in RabbitMQ: for AMQP 0-9-1 it
+        stays in the regex as written, where PCRE reads the brace as a
+        literal (the API accepts it)."""
+        self.assertEqual(api("PUT", "topic-permissions/%2F/" + self.user,
+                             {"exchange": self.x, "write": "^{client_id}\\.a|^b{2}$",
+                              "read": ".*"}), 204)
+        ch = self.user_channel()
+        ch.basic_publish(self.x, "{client_id}.a", b"ok")
+        ch.basic_publish(self.x, "bb", b"ok")
+        self.assertChannelClosed(403, self.refused("b", self.x),
+                                 ch.basic_publish, self.x, "b", b"no")
+
     def test_api_listings_and_delete(self):
         mine = [p for p in api_get("topic-permissions") if p["user"] == self.user]
         self.assertEqual(sorted(p["exchange"] for p in mine), sorted([self.x, self.x2]))
