@@ -119,7 +119,14 @@ conn_apply_connection_max(void)
 		log_info("below connection_max (%lld) again: accepting connections", (long long)max);
 }
 
-/* Start reading, and read at once what TLS has already decrypted. */
+static void read_input(struct conn *c);
+
+/*
+ * Start reading, and read at once what TLS has already decrypted: the
+ * socket will not signal it.  Called from the prepare step too, where a
+ * fed event would run only after this turn's flush; the output of a
+ * direct read goes out in the same flush instead.
+ */
 static void
 start_reading(struct conn *c)
 {
@@ -127,8 +134,8 @@ start_reading(struct conn *c)
 		ev_io_start(loop, &c->rio);
 		c->reading = true;
 	}
-	if (transport_pending(&c->tp))
-		ev_feed_event(loop, &c->rio, EV_READ);
+	if (transport_pending(&c->tp) && c->state != CONN_CLOSED && c->state != CONN_FLUSH_CLOSE)
+		read_input(c);
 }
 
 static void
@@ -409,7 +416,6 @@ flush(struct conn *c)
 }
 
 static void tls_handshake_step(struct conn *c);
-static void read_input(struct conn *c);
 
 static void
 write_cb(struct ev_loop *l, ev_io *w, int revents)
@@ -1259,7 +1265,7 @@ tls_handshake_step(struct conn *c)
 
 /* One read into rbuf, then every complete frame in it. */
 static void
-read_input(struct conn *c)
+read_once(struct conn *c)
 {
 	ssize_t n;
 
@@ -1300,9 +1306,20 @@ read_input(struct conn *c)
 		ev_io_stop(loop, &c->rio);
 		c->reading = false;
 	}
-	/* TLS may hold more decrypted input than fitted: come back for it next. */
-	if (c->reading && c->state != CONN_CLOSED && transport_pending(&c->tp))
-		ev_feed_event(loop, &c->rio, EV_READ);
+}
+
+/*
+ * Read and handle input.  TLS may hold more decrypted input than one read
+ * took (at most the rest of a record): the socket will not signal it, so
+ * it is read now, while the connection still wants input.
+ */
+static void
+read_input(struct conn *c)
+{
+	do
+		read_once(c);
+	while (c->reading && c->state != CONN_CLOSED && c->state != CONN_FLUSH_CLOSE &&
+	       transport_pending(&c->tp));
 }
 
 static void
