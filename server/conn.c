@@ -345,7 +345,7 @@ static int
 flush(struct conn *c)
 {
 	struct iovec iov[MAX_IOV];
-	bool         was_full = c->tx_pending >= TX_HIGH;
+	bool         was_full = c->tx_pending >= TX_HIGH || c->tx_stalled;
 
 	while (c->seg_head < c->nsegs) {
 		int n = 0;
@@ -407,8 +407,13 @@ flush(struct conn *c)
 		ev_io_start(loop, &c->wio);
 		c->writing = true;
 	}
-	if (was_full && c->tx_pending < TX_LOW && c->state == CONN_OPEN)
-		resume_channels(c);
+	if (was_full) {
+		/* Deliveries stopped at TX_HIGH; they resume below TX_LOW, which
+		 * may take several writes. */
+		c->tx_stalled = c->tx_pending >= TX_LOW;
+		if (!c->tx_stalled && c->state == CONN_OPEN)
+			resume_channels(c);
+	}
 	if (!c->reading && !c->blocked && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
 	    c->state != CONN_CLOSED)
 		start_reading(c);
@@ -1475,6 +1480,16 @@ flush_all(void)
 	}
 }
 
+/* Wakes the loop at once for work the prepare step left (see conn_prepare). */
+static ev_idle more_work;
+
+static void
+more_work_cb(struct ev_loop *l, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(l, w); /* its presence kept the loop from blocking; that was all */
+}
+
 void
 conn_prepare(struct ev_loop *l)
 {
@@ -1503,6 +1518,15 @@ conn_prepare(struct ev_loop *l)
 			struct conn *c = container_of(reap_list.next, struct conn, flush_link);
 			list_del(&c->flush_link);
 			reap(c);
+		}
+	}
+	/* Rounds are capped so that input is read between them; what is left
+	 * (a consumer draining a backlog resumes deliveries every round) must
+	 * not wait for the next socket event or timer. */
+	if (!LIST_EMPTY(&reap_list) || !LIST_EMPTY(&flush_list) || !LIST_EMPTY(&broker.dispatch)) {
+		if (!ev_is_active(&more_work)) {
+			ev_idle_init(&more_work, more_work_cb);
+			ev_idle_start(loop, &more_work);
 		}
 	}
 }

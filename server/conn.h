@@ -73,6 +73,7 @@ struct conn {
 	size_t           nsegs, segs_cap, seg_head;
 	size_t           tx_pending; /* bytes queued, not yet written */
 	bool             writing;   /* wio active */
+	bool             tx_stalled; /* went over TX_HIGH, not yet below TX_LOW */
 	struct list      flush_link; /* in the list of connections to flush */
 	bool             flush_queued;
 
