@@ -8,7 +8,7 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 build_pkgs="build-essential autoconf automake pkg-config libev-dev libssl-dev libjansson-dev check libhttp-parser-dev"
 # rabbitmqadmin comes with Debian's rabbitmq-server package (the broker itself is not started)
-test_pkgs="python3 python3-pika python3-amqp python3-kombu python3-prometheus-client amqp-tools rabbitmq-server clang libclang-rt-14-dev librabbitmq-dev"
+test_pkgs="python3 python3-pika python3-amqp python3-kombu python3-prometheus-client amqp-tools rabbitmq-server clang libclang-rt-14-dev librabbitmq-dev openssl"
 # amqplib's tests need node and npm; keep a Node.js that is already there.
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"
 pkgs=$build_pkgs
