@@ -33,6 +33,32 @@
 #define RABBIT_VERSION "3.10.8"
 
 uint16_t mgmt_amqp_port, mgmt_http_port, mgmt_prom_port;
+uint16_t mgmt_amqps_port, mgmt_https_port;
+const struct config_tls *mgmt_amqps_tls, *mgmt_https_tls;
+
+/* A TLS listener's settings as RabbitMQ shows them in its socket_opts / ssl_opts. */
+static void
+tls_opts(json_t *o, const struct config_tls *t, bool amqp)
+{
+	if (amqp) {
+		json_t *v = json_array();
+		if (t->versions == 0 || (t->versions & CONFIG_TLS13))
+			json_array_append_new(v, json_string("tlsv1.3"));
+		if (t->versions == 0 || (t->versions & CONFIG_TLS12))
+			json_array_append_new(v, json_string("tlsv1.2"));
+		json_object_set_new(o, "versions", v);
+	}
+	if (t->keyfile)
+		json_object_set_new(o, "keyfile", json_string(t->keyfile));
+	if (t->certfile)
+		json_object_set_new(o, "certfile", json_string(t->certfile));
+	if (t->cacertfile)
+		json_object_set_new(o, "cacertfile", json_string(t->cacertfile));
+	if (amqp) {
+		json_object_set_new(o, "fail_if_no_peer_cert", json_boolean(t->fail_if_no_peer_cert));
+		json_object_set_new(o, "verify", json_string(t->verify_peer ? "verify_peer" : "verify_none"));
+	}
+}
 
 /* Replies. */
 
@@ -474,11 +500,29 @@ h_overview(struct mgmt_ctx *ctx)
 	                                mgmt_node_name(), "protocol", "amqp", "ip_address", "::",
 	                                "port", (int)mgmt_amqp_port, "socket_opts", "backlog", 128,
 	                                "nodelay", 1, "linger", 1, 0, "exit_on_close", 0));
+	if (mgmt_amqps_port) {
+		json_t *l = json_pack("{s:s,s:s,s:s,s:i,s:{s:i,s:b,s:[bi],s:b}}", "node",
+		                      mgmt_node_name(), "protocol", "amqp/ssl", "ip_address", "::",
+		                      "port", (int)mgmt_amqps_port, "socket_opts", "backlog", 128,
+		                      "nodelay", 1, "linger", 1, 0, "exit_on_close", 0);
+		tls_opts(json_object_get(l, "socket_opts"), mgmt_amqps_tls, true);
+		json_array_append_new(listeners, l);
+	}
 	json_array_append_new(listeners,
 	                      json_pack("{s:s,s:s,s:s,s:i,s:{s:{s:b},s:i}}", "node", mgmt_node_name(),
 	                                "protocol", "http", "ip_address", "::", "port",
 	                                (int)mgmt_http_port, "socket_opts", "cowboy_opts", "sendfile",
 	                                0, "port", (int)mgmt_http_port));
+	if (mgmt_https_port) {
+		json_t *so = json_pack("{s:{s:b},s:i,s:b,s:{s:i}}", "cowboy_opts", "sendfile", 0, "port",
+		                       (int)mgmt_https_port, "ssl", 1, "ssl_opts", "port",
+		                       (int)mgmt_https_port);
+		tls_opts(json_object_get(so, "ssl_opts"), mgmt_https_tls, false);
+		json_array_append_new(listeners, json_pack("{s:s,s:s,s:s,s:i,s:o}", "node",
+		                                           mgmt_node_name(), "protocol", "https",
+		                                           "ip_address", "::", "port",
+		                                           (int)mgmt_https_port, "socket_opts", so));
+	}
 	if (mgmt_prom_port)
 		json_array_append_new(listeners,
 		                      json_pack("{s:s,s:s,s:s,s:i,s:{s:{s:b},s:i,s:s}}", "node",
@@ -495,6 +539,17 @@ h_overview(struct mgmt_ctx *ctx)
 	                                          mgmt_node_name(), "description",
 	                                          "RabbitMQ Management", "path", "/", "cowboy_opts",
 	                                          "[{sendfile,false}]", "port", hp));
+	if (mgmt_https_port) {
+		char sp[16];
+		snprintf(sp, sizeof(sp), "%u", mgmt_https_port);
+		json_t *so = json_pack("{s:s}", "port", sp);
+		tls_opts(so, mgmt_https_tls, false);
+		json_array_append_new(contexts,
+		                      json_pack("{s:o,s:s,s:s,s:s,s:s,s:s,s:s}", "ssl_opts", so, "node",
+		                                mgmt_node_name(), "description", "RabbitMQ Management",
+		                                "path", "/", "cowboy_opts", "[{sendfile,false}]", "port",
+		                                sp, "ssl", "true"));
+	}
 	if (mgmt_prom_port)
 		json_array_append_new(contexts,
 		                      json_pack("{s:[],s:s,s:s,s:s,s:s,s:s,s:s}", "ssl_opts", "node",

@@ -135,5 +135,8 @@ void mgmt_ctl_add_pid(const struct mgmt_ctx *ctx, json_t *o, const char *key, ui
 
 /* The listener ports, for overview and health checks. */
 extern uint16_t mgmt_amqp_port, mgmt_http_port, mgmt_prom_port;
+/* The TLS listeners (0 = none) and their settings (borrowed from the daemon's config). */
+extern uint16_t mgmt_amqps_port, mgmt_https_port;
+extern const struct config_tls *mgmt_amqps_tls, *mgmt_https_tls;
 
 #endif

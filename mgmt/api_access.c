@@ -310,7 +310,9 @@ mgmt_h_topic_permission(struct mgmt_ctx *ctx)
 		return;
 	}
 	if (method_is(ctx, HTTP_DELETE)) {
-		if (auth_delete_topic_permission(vhost, user, mgmt_target_param(&ctx->t, "exchange")) == 0) {
+		/* RabbitMQ 3.10 deletes all of the user's on the vhost: its route has
+		 * no exchange binding, so a ?exchange= query is not looked at */
+		if (auth_delete_topic_permission(vhost, user, NULL) == 0) {
 			mgmt_reply_not_found(ctx);
 			return;
 		}
@@ -327,12 +329,19 @@ mgmt_h_topic_permission(struct mgmt_ctx *ctx)
 	const char *x = json_string_value(json_object_get(body, "exchange"));
 	const char *w = json_string_value(json_object_get(body, "write"));
 	const char *r = json_string_value(json_object_get(body, "read"));
-	if (!x || !w || !r || !valid_regex(w) || !valid_regex(r)) {
+	/* RabbitMQ answers 201 only when the user had no topic permission on the
+	 * vhost yet (the resource is the list /topic-permissions/V/U) */
+	bool                          existed = false;
+	const struct auth_topic_perm *p;
+	for (size_t i = 0; (p = auth_topic_permission_at(i)) != NULL; i++)
+		if (strcmp(p->vhost, vhost) == 0 && strcmp(p->user, user) == 0)
+			existed = true;
+	/* the regexes are checked with {username} and {vhost} expanded */
+	if (!x || !w || !r || auth_set_topic_permission(vhost, user, x, w, r) < 0) {
 		mgmt_reply_error(ctx, 400, "bad_request", "Invalid topic permission");
 		return;
 	}
-	int rc = auth_set_topic_permission(vhost, user, x, w, r);
-	mgmt_reply_empty(ctx, rc == 1 ? 201 : 204);
+	mgmt_reply_empty(ctx, existed ? 204 : 201);
 }
 
 /* Users. */

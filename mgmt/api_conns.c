@@ -39,7 +39,8 @@ conn_json(const struct inspect_conn *c, bool single)
 	json_object_set_new(o, "state", json_string(c->state));
 	json_object_set_new(o, "type", json_string("network"));
 	json_object_set_new(o, "protocol", json_string("AMQP 0-9-1"));
-	json_object_set_new(o, "auth_mechanism", json_string("PLAIN"));
+	json_object_set_new(o, "auth_mechanism",
+	                    json_string(c->auth_mechanism[0] ? c->auth_mechanism : "PLAIN"));
 	json_object_set_new(o, "host", json_string(c->host));
 	json_object_set_new(o, "port", json_integer(c->port));
 	json_object_set_new(o, "peer_host", json_string(c->peer_host));
@@ -58,14 +59,27 @@ conn_json(const struct inspect_conn *c, bool single)
 	json_object_set_new(o, "recv_cnt", json_integer((json_int_t)c->recv_cnt));
 	json_object_set_new(o, "send_cnt", json_integer((json_int_t)c->send_cnt));
 	json_object_set_new(o, "send_pend", json_integer((json_int_t)c->send_pend));
-	json_object_set_new(o, "ssl", json_false());
-	json_object_set_new(o, "ssl_protocol", json_incref(ssl_null));
-	json_object_set_new(o, "ssl_key_exchange", json_incref(ssl_null));
-	json_object_set_new(o, "ssl_cipher", json_incref(ssl_null));
-	json_object_set_new(o, "ssl_hash", json_incref(ssl_null));
-	json_object_set_new(o, "peer_cert_subject", json_incref(ssl_null));
-	json_object_set_new(o, "peer_cert_issuer", json_incref(ssl_null));
-	json_object_set_new(o, "peer_cert_validity", json_incref(ssl_null));
+	json_object_set_new(o, "ssl", json_boolean(c->ssl));
+	if (c->ssl) {
+		const struct transport_tls_info *t = &c->tls;
+		json_object_set_new(o, "ssl_protocol", json_string(t->protocol));
+		json_object_set_new(o, "ssl_key_exchange", json_string(t->key_exchange));
+		json_object_set_new(o, "ssl_cipher", json_string(t->cipher));
+		json_object_set_new(o, "ssl_hash", json_string(t->hash));
+		/* RabbitMQ: null (listings) or "" (one connection) without a peer certificate */
+		const char *cert[3] = { t->peer_subject, t->peer_issuer, t->peer_validity };
+		const char *key[3] = { "peer_cert_subject", "peer_cert_issuer", "peer_cert_validity" };
+		for (int i = 0; i < 3; i++)
+			json_object_set_new(o, key[i], cert[i][0] ? json_string(cert[i]) : json_incref(ssl_null));
+	} else {
+		json_object_set_new(o, "ssl_protocol", json_incref(ssl_null));
+		json_object_set_new(o, "ssl_key_exchange", json_incref(ssl_null));
+		json_object_set_new(o, "ssl_cipher", json_incref(ssl_null));
+		json_object_set_new(o, "ssl_hash", json_incref(ssl_null));
+		json_object_set_new(o, "peer_cert_subject", json_incref(ssl_null));
+		json_object_set_new(o, "peer_cert_issuer", json_incref(ssl_null));
+		json_object_set_new(o, "peer_cert_validity", json_incref(ssl_null));
+	}
 	json_decref(ssl_null);
 	/* beyond RabbitMQ: why the connection is blocked, and since when */
 	json_object_set_new(o, "blocked_reason", json_null());

@@ -511,19 +511,30 @@ static int
 flush_out(struct mgmt_http_conn *c)
 {
 	while (c->out_off < c->out.len) {
-		ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
+		struct iovec iov = { c->out.p + c->out_off, c->out.len - c->out_off };
+		ssize_t      w = transport_writev(&c->tp, &iov, 1);
+		if (w == TRANSPORT_AGAIN)
+			return 1;
+		if (w < 0)
 			return -1;
-		}
 		c->out_off += (size_t)w;
 	}
 	buf_reset(&c->out);
 	c->out_off = 0;
 	return 0;
+}
+
+static void
+set_events(struct ev_loop *loop, struct mgmt_http_conn *c, int events)
+{
+	if (!ev_is_active(&c->io) || (c->io.events & (EV_READ | EV_WRITE)) != events) {
+		ev_io_stop(loop, &c->io);
+		ev_io_set(&c->io, c->fd, events);
+		ev_io_start(loop, &c->io);
+	}
+	/* TLS may hold decrypted input the socket will not signal again */
+	if (events == EV_READ && transport_pending(&c->tp))
+		ev_feed_event(loop, &c->io, EV_READ);
 }
 
 /*
@@ -560,9 +571,7 @@ drive(struct ev_loop *loop, struct mgmt_http_conn *c)
 			return;
 		}
 	}
-	ev_io_stop(loop, &c->io);
-	ev_io_set(&c->io, c->fd, rc == 1 ? EV_WRITE : EV_READ);
-	ev_io_start(loop, &c->io);
+	set_events(loop, c, rc == 1 && !c->tp.write_wants_read ? EV_WRITE : EV_READ);
 	arm_timer(loop, c);
 }
 
@@ -572,17 +581,31 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct mgmt_http_conn *c = (struct mgmt_http_conn *)w;
 	char                   buf[READ_CHUNK];
 
-	if (revents & EV_WRITE) {
+	if (!c->tp.handshaken) {
+		int rc = transport_handshake(&c->tp);
+		if (rc == TRANSPORT_ERROR) {
+			log_info("HTTPS handshake failed (%s): %s", c->peer, c->tp.error);
+			client_free(c);
+			return;
+		}
+		set_events(loop, c, rc == TRANSPORT_AGAIN && c->tp.handshake_wants_write ? EV_WRITE
+		                                                                          : EV_READ);
+		return;
+	}
+	if (((revents & EV_WRITE) && !c->tp.read_wants_write) ||
+	    (c->tp.write_wants_read && c->out_off < c->out.len)) {
 		drive(loop, c);
 		return;
 	}
-	ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+	ssize_t r = transport_read(&c->tp, buf, sizeof(buf));
+	if (r == 0 || r == TRANSPORT_ERROR) {
 		client_free(c);
 		return;
 	}
-	if (r < 0)
+	if (r == TRANSPORT_AGAIN) {
+		set_events(loop, c, c->tp.read_wants_write ? EV_WRITE : EV_READ);
 		return;
+	}
 	mgmt_http_conn_feed(c, buf, (size_t)r);
 	drive(loop, c);
 }
@@ -617,7 +640,7 @@ client_free(struct mgmt_http_conn *c)
 			break;
 		}
 	srv->nconns--;
-	close(c->fd);
+	transport_close(&c->tp);
 	mgmt_http_conn_release(c);
 	free(c);
 }
@@ -660,6 +683,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct mgmt_http_conn *c = xmalloc(sizeof(*c));
 		mgmt_http_conn_init(c, fd, srv->handler);
 		c->req.control = control;
+		if (srv->tls)
+			transport_tls_accept(&c->tp, srv->tls, fd);
+		else
+			transport_plain(&c->tp, fd);
 		char host[INET6_ADDRSTRLEN] = "?";
 		int  port = 0;
 		if (control) {

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/transport.h"
+
 #define MGMT_HTTP_MAX_URL      8192
 #define MGMT_HTTP_MAX_HEADERS  (64 * 1024)
 #define MGMT_HTTP_MAX_BODY     (32 * 1024 * 1024)
@@ -76,6 +78,7 @@ struct mgmt_http_conn {
 	ev_io           io;
 	ev_timer        timer;
 	int             fd;          /* -1 when driven without a socket (fuzzing, tests) */
+	struct transport tp;         /* the byte stream on fd, plain or TLS (HTTPS) */
 	char            peer[64];
 	mgmt_handler_fn handler;
 	http_parser     parser;
@@ -103,11 +106,13 @@ struct mgmt_http_server {
 	struct ev_loop        *loop;
 	size_t                 nconns;
 	char                   unix_path[108]; /* a control socket's path, unlinked at close; "" = TCP */
+	struct transport_tls  *tls;  /* borrowed; NULL = plain HTTP */
 };
 
 /*
- * Listen on port (all interfaces, IPv6 and IPv4) and serve with handler.
- * Returns 0, or -1 if no socket could be bound (logged).
+ * Listen on port (all interfaces, IPv6 and IPv4) and serve with handler,
+ * over TLS when srv->tls is set (HTTPS).  Returns 0, or -1 if no socket
+ * could be bound (logged).
  */
 int  mgmt_http_listen(struct mgmt_http_server *srv, struct ev_loop *loop, const char *host,
                       uint16_t port, mgmt_handler_fn handler);

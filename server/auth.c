@@ -257,6 +257,70 @@ tperm_free(struct auth_topic_perm *p)
 	free(p);
 }
 
+/* Does p start an ERE interval: {n}, {n,} or {n,m}? */
+static bool
+is_interval(const char *p)
+{
+	size_t i = 1;
+
+	if (p[i] < '0' || p[i] > '9')
+		return false;
+	while (p[i] >= '0' && p[i] <= '9')
+		i++;
+	if (p[i] == ',')
+		for (i++; p[i] >= '0' && p[i] <= '9'; i++)
+			;
+	return p[i] == '}';
+}
+
+/*
+ * Replace each {username} and {vhost} in re by the names, literally (as
+ * RabbitMQ's binary:replace does), and escape any other '{' that does not
+ * start an interval: PCRE, which RabbitMQ uses, reads it as a literal
+ * (so "^{client_id}\\." is valid there), POSIX regcomp refuses it.
+ * Returns an allocated string.
+ */
+static char *
+expand_topic_vars(const char *re, const char *user, const char *vhost)
+{
+	size_t n = strlen(re) + 1;
+	bool   in_bracket = false;
+
+	for (const char *p = re; (p = strchr(p, '{')) != NULL; p++)
+		n += strlen(user) + strlen(vhost) + 1; /* enough for any of the three */
+	char *out = xmalloc(n), *o = out;
+	while (*re) {
+		if (strncmp(re, "{username}", 10) == 0) {
+			o = stpcpy(o, user);
+			re += 10;
+		} else if (strncmp(re, "{vhost}", 7) == 0) {
+			o = stpcpy(o, vhost);
+			re += 7;
+		} else if (in_bracket) {
+			if (*re == ']')
+				in_bracket = false;
+			*o++ = *re++;
+		} else if (*re == '\\' && re[1]) {
+			*o++ = *re++;
+			*o++ = *re++;
+		} else if (*re == '[') {
+			in_bracket = true;
+			*o++ = *re++;
+			if (*re == '^')
+				*o++ = *re++;
+			if (*re == ']')
+				*o++ = *re++; /* a leading ']' is a member */
+		} else if (*re == '{' && !is_interval(re)) {
+			*o++ = '\\';
+			*o++ = *re++;
+		} else {
+			*o++ = *re++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 int
 auth_set_topic_permission(const char *vhost, const char *user, const char *exchange,
                           const char *write, const char *read)
@@ -265,9 +329,15 @@ auth_set_topic_permission(const char *vhost, const char *user, const char *excha
 	struct auth_topic_perm *p = xcalloc(1, sizeof(*p));
 	int                     k;
 
-	for (k = 0; k < 2; k++)
-		if (compile(&p->compiled[k], src[k]) != 0)
+	/* A topic permission only ever applies to its own user and vhost, so
+	 * the variables are expanded once, here. */
+	for (k = 0; k < 2; k++) {
+		char *expanded = expand_topic_vars(src[k], user, vhost);
+		int   rc = compile(&p->compiled[k], expanded);
+		free(expanded);
+		if (rc != 0)
 			break;
+	}
 	if (k < 2) {
 		while (k-- > 0)
 			regfree(&p->compiled[k]);
@@ -319,6 +389,24 @@ auth_delete_topic_permission(const char *vhost, const char *user, const char *ex
 	}
 	ntperms = j;
 	return n;
+}
+
+bool
+auth_check_topic(const char *vhost, const char *user, const char *exchange,
+                 enum auth_access what, const char *routing_key)
+{
+	int k = what == AUTH_READ ? 1 : 0;
+
+	for (size_t i = 0; i < ntperms; i++) {
+		const struct auth_topic_perm *p = tperms[i];
+		if (strcmp(p->exchange, exchange) != 0 || strcmp(p->user, user) != 0 ||
+		    strcmp(p->vhost, vhost) != 0)
+			continue;
+		if (p->re[k][0] == '\0')
+			return routing_key[0] == '\0'; /* RabbitMQ reads "" as "^$" */
+		return regexec(&p->compiled[k], routing_key, 0, NULL, 0) == 0;
+	}
+	return true;
 }
 
 void

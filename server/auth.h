@@ -67,8 +67,8 @@ struct auth_perm {
 
 struct auth_topic_perm {
 	char   *user, *vhost, *exchange; /* owned */
-	char   *re[2];                   /* owned: write, read */
-	regex_t compiled[2];
+	char   *re[2];                   /* owned: write, read, as set */
+	regex_t compiled[2];             /* with {username} and {vhost} expanded */
 };
 
 /*
@@ -93,6 +93,19 @@ int auth_set_topic_permission(const char *vhost, const char *user, const char *e
 const struct auth_topic_perm *auth_topic_permission_at(size_t i);
 /* exchange NULL deletes all of the user's on the vhost; returns how many went. */
 int auth_delete_topic_permission(const char *vhost, const char *user, const char *exchange);
+
+/*
+ * RabbitMQ's topic authorisation (rabbit_auth_backend_internal): may user
+ * publish with (AUTH_WRITE) or bind with (AUTH_READ) routing_key on the
+ * topic exchange in vhost?  True when the user has no topic permission for
+ * that exchange; else the routing key must match the regex, in which
+ * {username} and {vhost} stand for the user's and the vhost's names (the
+ * only variables RabbitMQ sets for AMQP 0-9-1; {client_id} stays as
+ * written).  An empty regex matches only the empty routing key.  No
+ * allocation: cheap when there are no topic permissions at all.
+ */
+bool auth_check_topic(const char *vhost, const char *user, const char *exchange,
+                      enum auth_access what, const char *routing_key);
 
 /*
  * May user do `what` on the resource `name` (a queue or exchange name) in

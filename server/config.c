@@ -76,6 +76,30 @@
  *                             RabbitMQ does.  The file is reopened on
  *                             SIGHUP.
  *   log.dir                   a folder for a relative log.file
+ *   listeners.ssl.NAME        PORT or IP:PORT of the AMQP-over-TLS
+ *                             listener (none by default; the first NAME
+ *                             wins); listeners.ssl = none turns it off
+ *   ssl_options.certfile, .keyfile, .cacertfile, .password   paths (and
+ *                             the key's password)
+ *   ssl_options.verify        verify_peer | verify_none (verify_none)
+ *   ssl_options.fail_if_no_peer_cert   true | false (false)
+ *   ssl_options.versions.N    tlsv1.3 | tlsv1.2; once any is given the
+ *                             list is exactly those; tlsv1.1, tlsv1 and
+ *                             sslv3 are errors (warren never speaks them)
+ *   ssl_options.ciphers.N     one OpenSSL cipher or TLS 1.3 suite name each
+ *   ssl_options.depth         0..100; honor_cipher_order true | false;
+ *                             honor_ecc_order is accepted
+ *   management.ssl.port       PORT of the HTTPS management listener, with
+ *                             management.ssl.certfile, .keyfile, ... as
+ *                             for ssl_options
+ *   auth_mechanisms.N         PLAIN | AMQPLAIN | EXTERNAL; once any is
+ *                             given the list is exactly those (default
+ *                             PLAIN and AMQPLAIN)
+ *   ssl_cert_login_from       distinguished_name (default) | common_name:
+ *                             the user name EXTERNAL takes from the peer
+ *                             certificate
+ *   connection_max            0..2147483647 | infinity (default): AMQP
+ *                             connections the node serves at once
  */
 
 #define KEY_MAX_PARTS 8
@@ -86,6 +110,9 @@ struct parse {
 	char       *err;
 	size_t      errlen;
 	char       *listener; /* owned: the NAME of the listener in use */
+	char       *ssl_listener; /* owned: the same for listeners.ssl */
+	bool        auth_seen;  /* an auth_mechanisms key replaced the default list */
+	bool        versions_seen[2]; /* ssl_options, management.ssl */
 	bool        loopback_seen;
 	bool        loopback_none;
 	int         level_rank; /* 2: log.console.level, 1: file/level, 0: none */
@@ -192,9 +219,9 @@ port(struct parse *ps, const char *key, const char *val, uint16_t *out)
 	return 0;
 }
 
-/* PORT or IP:PORT, as cuttlefish's [integer, ip] datatype. */
+/* PORT or IP:PORT, as cuttlefish's [integer, ip] datatype, into *portp and *hostp. */
 static int
-listener(struct parse *ps, struct config *c, const char *key, const char *val)
+listener(struct parse *ps, uint16_t *portp, char **hostp, const char *key, const char *val)
 {
 	const char     *colon = strrchr(val, ':');
 	char            host[INET6_ADDRSTRLEN + 2];
@@ -208,8 +235,8 @@ listener(struct parse *ps, struct config *c, const char *key, const char *val)
 		if (config_strtonum(val, 0, 65535, &v, &why) != 0)
 			return fail(ps, "%s: expected a port 0..65535 or IP:PORT, got '%s'",
 			            key, val);
-		c->port = (uint16_t)v;
-		set_str(&c->listen_host, NULL);
+		*portp = (uint16_t)v;
+		set_str(hostp, NULL);
 		return 0;
 	}
 	hlen = (size_t)(colon - val);
@@ -227,8 +254,8 @@ listener(struct parse *ps, struct config *c, const char *key, const char *val)
 	}
 	if (config_strtonum(colon + 1, 0, 65535, &v, &why) != 0)
 		goto bad;
-	c->port = (uint16_t)v;
-	set_str(&c->listen_host, h);
+	*portp = (uint16_t)v;
+	set_str(hostp, h);
 	return 0;
 bad:
 	return fail(ps, "%s: expected a port 0..65535 or IP:PORT (e.g. 127.0.0.1:5672, ::1:5672), got '%s'",
@@ -347,6 +374,76 @@ set_level(struct parse *ps, struct config *c, const char *key, const char *val, 
 	return 0;
 }
 
+/*
+ * One ssl_options.* or management.ssl.* setting; sub[] is the key after
+ * that prefix.  TLS versions before 1.2 are refused: warren never speaks
+ * them.
+ */
+static int
+tls_option(struct parse *ps, struct config_tls *t, bool *versions_seen, const char *key,
+           char **sub, int nsub, const char *val)
+{
+	long long v = 0;
+
+	if (nsub == 1 && (strcmp(sub[0], "certfile") == 0 || strcmp(sub[0], "keyfile") == 0 ||
+	                  strcmp(sub[0], "cacertfile") == 0 || strcmp(sub[0], "password") == 0)) {
+		char **dst = strcmp(sub[0], "certfile") == 0   ? &t->certfile :
+		             strcmp(sub[0], "keyfile") == 0    ? &t->keyfile :
+		             strcmp(sub[0], "cacertfile") == 0 ? &t->cacertfile : &t->password;
+		set_str(dst, val);
+		return 0;
+	}
+	if (nsub == 1 && strcmp(sub[0], "verify") == 0) {
+		if (strcmp(val, "verify_peer") != 0 && strcmp(val, "verify_none") != 0)
+			return fail(ps, "%s: expected verify_peer or verify_none, got '%s'", key, val);
+		t->verify_peer = strcmp(val, "verify_peer") == 0;
+		return 0;
+	}
+	if (nsub == 1 && strcmp(sub[0], "fail_if_no_peer_cert") == 0)
+		return boolean(ps, key, val, &t->fail_if_no_peer_cert);
+	if (nsub == 1 && strcmp(sub[0], "honor_cipher_order") == 0)
+		return boolean(ps, key, val, &t->honor_cipher_order);
+	if (nsub == 1 && strcmp(sub[0], "honor_ecc_order") == 0) {
+		bool b;
+		return boolean(ps, key, val, &b); /* OpenSSL picks the curve; accepted */
+	}
+	if (nsub == 1 && strcmp(sub[0], "depth") == 0) {
+		if (number(ps, key, val, 0, 100, &v) != 0)
+			return -1;
+		t->depth = (int)v;
+		return 0;
+	}
+	if (nsub == 2 && strcmp(sub[0], "versions") == 0) {
+		if (!*versions_seen) {
+			t->versions = 0;
+			*versions_seen = true;
+		}
+		if (strcmp(val, "tlsv1.3") == 0)
+			t->versions |= CONFIG_TLS13;
+		else if (strcmp(val, "tlsv1.2") == 0)
+			t->versions |= CONFIG_TLS12;
+		else if (strcmp(val, "tlsv1.1") == 0 || strcmp(val, "tlsv1") == 0 ||
+		         strcmp(val, "sslv3") == 0)
+			return fail(ps, "%s: %s is not allowed: warren speaks only tlsv1.2 and tlsv1.3",
+			            key, val);
+		else
+			return fail(ps, "%s: expected tlsv1.3 or tlsv1.2, got '%s'", key, val);
+		return 0;
+	}
+	if (nsub == 2 && strcmp(sub[0], "ciphers") == 0) {
+		if (strchr(val, ':') || strchr(val, ' '))
+			return fail(ps, "%s: expected one cipher name, got '%s'", key, val);
+		size_t old = t->ciphers ? strlen(t->ciphers) : 0;
+		char  *n = xmalloc(old + strlen(val) + 2);
+		snprintf(n, old + strlen(val) + 2, "%s%s%s", old ? t->ciphers : "", old ? ":" : "",
+		         val);
+		free(t->ciphers);
+		t->ciphers = n;
+		return 0;
+	}
+	return fail(ps, "unknown key '%s'", key);
+}
+
 /* Apply one setting.  part[] is the key split at unescaped dots. */
 static int
 apply(struct parse *ps, struct config *c, const char *key, char **part, int nparts,
@@ -361,7 +458,58 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 			ps->listener = dupstr(part[2]);
 		else if (strcmp(ps->listener, part[2]) != 0)
 			return 0; /* one listener: the first one named wins */
-		return listener(ps, c, key, val);
+		return listener(ps, &c->port, &c->listen_host, key, val);
+	}
+	if (nparts == 3 && strcmp(part[0], "listeners") == 0 && strcmp(part[1], "ssl") == 0) {
+		if (ps->ssl_listener == NULL)
+			ps->ssl_listener = dupstr(part[2]);
+		else if (strcmp(ps->ssl_listener, part[2]) != 0)
+			return 0; /* one TLS listener: the first one named wins */
+		return listener(ps, &c->tls_port, &c->tls_host, key, val);
+	}
+	if (IS("listeners.ssl")) {
+		if (strcmp(val, "none") != 0)
+			return fail(ps, "listeners.ssl: expected none, got '%s'", val);
+		c->tls_port = 0;
+		return 0;
+	}
+	if (nparts >= 2 && strcmp(part[0], "ssl_options") == 0)
+		return tls_option(ps, &c->tls, &ps->versions_seen[0], key, part + 1, nparts - 1, val);
+	if (nparts >= 3 && strcmp(part[0], "management") == 0 && strcmp(part[1], "ssl") == 0) {
+		if (nparts == 3 && strcmp(part[2], "port") == 0)
+			return port(ps, key, val, &c->mgmt_tls_port);
+		return tls_option(ps, &c->mgmt_tls, &ps->versions_seen[1], key, part + 2, nparts - 2,
+		                  val);
+	}
+	if (nparts == 2 && strcmp(part[0], "auth_mechanisms") == 0) {
+		unsigned m = strcmp(val, "PLAIN") == 0    ? CONFIG_AUTH_PLAIN :
+		             strcmp(val, "AMQPLAIN") == 0 ? CONFIG_AUTH_AMQPLAIN :
+		             strcmp(val, "EXTERNAL") == 0 ? CONFIG_AUTH_EXTERNAL : 0;
+		if (m == 0)
+			return fail(ps, "%s: expected PLAIN, AMQPLAIN or EXTERNAL, got '%s'", key, val);
+		if (!ps->auth_seen) {
+			c->auth_mechanisms = 0; /* the file's list replaces the default one */
+			ps->auth_seen = true;
+		}
+		c->auth_mechanisms |= m;
+		return 0;
+	}
+	if (IS("ssl_cert_login_from")) {
+		if (strcmp(val, "common_name") != 0 && strcmp(val, "distinguished_name") != 0)
+			return fail(ps, "%s: expected common_name or distinguished_name, got '%s'", key,
+			            val);
+		c->cert_login_cn = strcmp(val, "common_name") == 0;
+		return 0;
+	}
+	if (IS("connection_max")) {
+		if (strcmp(val, "infinity") == 0) {
+			c->connection_max = -1;
+			return 0;
+		}
+		if (number(ps, key, val, 0, INT32_MAX, &v) != 0)
+			return -1;
+		c->connection_max = v;
+		return 0;
 	}
 	if (nparts == 2 && strcmp(part[0], "loopback_users") == 0) {
 		if (boolean(ps, key, val, &b) != 0)
@@ -631,6 +779,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	free(line);
 	free(ps.listener);
 	free(ps.log_dir);
+	free(ps.ssl_listener);
 	fclose(f);
 	return rc;
 }
@@ -662,6 +811,19 @@ config_defaults(struct config *c)
 	c->log_file = NULL;
 	c->log_file_level = LOG_INFO;
 	c->config_file = NULL;
+	c->tls.depth = c->mgmt_tls.depth = -1;
+	c->auth_mechanisms = CONFIG_AUTH_PLAIN | CONFIG_AUTH_AMQPLAIN;
+	c->connection_max = -1;
+}
+
+static void
+tls_free(struct config_tls *t)
+{
+	free(t->certfile);
+	free(t->keyfile);
+	free(t->cacertfile);
+	free(t->password);
+	free(t->ciphers);
 }
 
 void
@@ -676,6 +838,9 @@ config_free(struct config *c)
 	free(c->config_file);
 	for (int i = 0; i < c->n_loopback_users; i++)
 		free(c->loopback_users[i]);
+	free(c->tls_host);
+	tls_free(&c->tls);
+	tls_free(&c->mgmt_tls);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -691,12 +856,15 @@ config_is_loopback_user(const struct config *c, const char *user)
 static void
 usage(FILE *f)
 {
-	fputs("usage: warren [--config FILE] [--port N] [--mgmt-port N] [--prometheus-port N]\n"
+	fputs("usage: warren [--config FILE] [--port N] [--tls-port N] [--mgmt-port N]\n"
+	      "              [--prometheus-port N]\n"
 	      "              [--data-dir DIR] [--log-level LEVEL] [--help] [--version]\n"
 	      "\n"
 	      "  --config FILE      read settings from a rabbitmq.conf-style file;\n"
 	      "                     the other flags override it\n"
 	      "  --port N           AMQP listener port (default 5672)\n"
+	      "  --tls-port N       AMQP over TLS listener port (listeners.ssl.default;\n"
+	      "                     needs ssl_options.certfile and keyfile), 0 = off\n"
 	      "  --mgmt-port N      management HTTP port, 0 = off (default 15672)\n"
 	      "  --prometheus-port N  Prometheus metrics port, 0 = off (default 15692)\n"
 	      "  --data-dir DIR     directory for durable data (default ./warren-data)\n"
@@ -706,12 +874,16 @@ usage(FILE *f)
 	      f);
 }
 
-enum flag { FLAG_CONFIG, FLAG_PORT, FLAG_MGMT_PORT, FLAG_DATA_DIR, FLAG_LOG_LEVEL, FLAG_PROM_PORT };
+enum flag {
+	FLAG_CONFIG, FLAG_PORT, FLAG_MGMT_PORT, FLAG_DATA_DIR, FLAG_LOG_LEVEL, FLAG_PROM_PORT,
+	FLAG_TLS_PORT
+};
 
 static const char *const flag_names[] = {
 	[FLAG_CONFIG] = "--config",     [FLAG_PORT] = "--port",
 	[FLAG_MGMT_PORT] = "--mgmt-port", [FLAG_DATA_DIR] = "--data-dir",
 	[FLAG_LOG_LEVEL] = "--log-level", [FLAG_PROM_PORT] = "--prometheus-port",
+	[FLAG_TLS_PORT] = "--tls-port",
 };
 
 /*
@@ -807,6 +979,10 @@ config_from_args(struct config *c, int argc, char **argv)
 			break;
 		case FLAG_PORT:
 			if (flag_port("--port", val, &c->port) != 0)
+				return -1;
+			break;
+		case FLAG_TLS_PORT:
+			if (flag_port("--tls-port", val, &c->tls_port) != 0)
 				return -1;
 			break;
 		case FLAG_MGMT_PORT:

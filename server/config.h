@@ -10,6 +10,24 @@
 
 #define CONFIG_MAX_LOOPBACK_USERS 16
 
+#define CONFIG_TLS12 0x1 /* ssl_options.versions bits, as transport.h's */
+#define CONFIG_TLS13 0x2
+
+#define CONFIG_AUTH_PLAIN    0x1 /* auth_mechanisms bits */
+#define CONFIG_AUTH_AMQPLAIN 0x2
+#define CONFIG_AUTH_EXTERNAL 0x4
+
+/* ssl_options.* (AMQP) or management.ssl.* (HTTPS). */
+struct config_tls {
+	char     *certfile, *keyfile, *cacertfile, *password; /* owned; NULL = unset */
+	char     *ciphers;           /* owned; ciphers.N joined with ':', NULL = OpenSSL's */
+	bool      verify_peer;       /* verify = verify_peer (verify_none) */
+	bool      fail_if_no_peer_cert; /* (false) */
+	bool      honor_cipher_order; /* (false) */
+	unsigned  versions;          /* versions.N: CONFIG_TLS12 | CONFIG_TLS13 (0 = both) */
+	int       depth;             /* depth (-1 = OpenSSL's default) */
+};
+
 struct config {
 	char     *listen_host;       /* owned; NULL = all interfaces, v4 and v6 */
 	uint16_t  port;              /* listeners.tcp.default, --port (5672) */
@@ -35,6 +53,14 @@ struct config {
 	char     *log_file;          /* owned; log.file (joined to log.dir when relative); NULL = none */
 	int       log_file_level;    /* log.file.level, --log-level (as log_level) */
 	char     *config_file;       /* owned; --config, for status reports; NULL = none */
+	char     *tls_host;          /* owned; NULL = all interfaces */
+	uint16_t  tls_port;          /* listeners.ssl.default, --tls-port (0 = no amqps listener) */
+	struct config_tls tls;       /* ssl_options.* */
+	uint16_t  mgmt_tls_port;     /* management.ssl.port (0 = off) */
+	struct config_tls mgmt_tls;  /* management.ssl.* */
+	unsigned  auth_mechanisms;   /* auth_mechanisms.N (PLAIN, AMQPLAIN) */
+	bool      cert_login_cn;     /* ssl_cert_login_from = common_name (distinguished_name) */
+	int64_t   connection_max;    /* connection_max (-1 = infinity) */
 };
 
 /* Fill c with RabbitMQ's defaults. */
@@ -48,7 +74,7 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
 /*
- * Parse argv (flags: --port N, --mgmt-port N, --prometheus-port N, --data-dir DIR, --config FILE,
+ * Parse argv (flags: --port N, --tls-port N, --mgmt-port N, --prometheus-port N, --data-dir DIR, --config FILE,
  * --log-level LEVEL, --help, --version).  --config is loaded first and the
  * other flags override it, whatever their order.  Returns 0 to run, 1 when
  * --help or --version was printed, -1 on error (message printed to stderr).

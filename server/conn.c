@@ -29,6 +29,7 @@
 #include "server/broker.h"
 #include "server/channel.h"
 #include "server/config.h"
+#include "server/listener.h"
 #include "server/log.h"
 #include "server/msg.h"
 #include "server/persist.h"
@@ -43,6 +44,8 @@
 #define MAX_IOV        256
 
 static struct ev_loop *loop;
+static struct transport_tls *tls_setup; /* borrowed */
+static bool            accept_paused;   /* connection_max reached */
 static struct list     flush_list = { &flush_list, &flush_list };
 static struct list     reap_list = { &reap_list, &reap_list };
 static size_t          nconns;
@@ -95,7 +98,49 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t len, bool *loop
 }
 
 void
-conn_accept(struct ev_loop *l, int fd)
+conn_set_tls(struct transport_tls *tls)
+{
+	tls_setup = tls;
+}
+
+void
+conn_apply_connection_max(void)
+{
+	int64_t max = broker.cfg->connection_max;
+	bool    full = max >= 0 && (int64_t)nconns >= max;
+
+	if (full == accept_paused)
+		return;
+	accept_paused = full;
+	listener_pause_all(loop, full);
+	if (full)
+		log_warnx("connection_max (%lld) reached: not accepting connections until one closes",
+		          (long long)max);
+	else
+		log_info("below connection_max (%lld) again: accepting connections", (long long)max);
+}
+
+static void read_input(struct conn *c);
+
+/*
+ * Start reading, and read at once what TLS has already decrypted: the
+ * socket will not signal it.  Called from the prepare step too, where a
+ * fed event would run only after this turn's flush; the output of a
+ * direct read goes out in the same flush instead.
+ */
+static void
+start_reading(struct conn *c)
+{
+	if (!c->reading) {
+		ev_io_start(loop, &c->rio);
+		c->reading = true;
+	}
+	if (transport_pending(&c->tp) && c->state != CONN_CLOSED && c->state != CONN_FLUSH_CLOSE)
+		read_input(c);
+}
+
+static void
+accept_conn(struct ev_loop *l, int fd, bool tls)
 {
 	struct conn            *c = xcalloc(1, sizeof(*c));
 	struct sockaddr_storage ss;
@@ -104,6 +149,10 @@ conn_accept(struct ev_loop *l, int fd)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
+	if (tls)
+		transport_tls_accept(&c->tp, tls_setup, fd);
+	else
+		transport_plain(&c->tp, fd);
 	c->id = ++broker.next_conn_id;
 	c->state = CONN_AWAIT_HEADER;
 	c->frame_max = AMQP_FRAME_MIN_SIZE;
@@ -127,8 +176,21 @@ conn_accept(struct ev_loop *l, int fd)
 	/* The handshake must finish within handshake_timeout. */
 	ev_timer_init(&c->hb, timer_cb, broker.cfg->handshake_timeout / 1000.0, 0.);
 	ev_timer_start(l, &c->hb);
-	log_info("<conn %llu> accepting AMQP connection (%s -> %s)", (unsigned long long)c->id,
-	         c->peer, c->local);
+	log_info("<conn %llu> accepting AMQP connection%s (%s -> %s)", (unsigned long long)c->id,
+	         tls ? " over TLS" : "", c->peer, c->local);
+	conn_apply_connection_max();
+}
+
+void
+conn_accept(struct ev_loop *l, int fd)
+{
+	accept_conn(l, fd, false);
+}
+
+void
+conn_accept_tls(struct ev_loop *l, int fd)
+{
+	accept_conn(l, fd, true);
 }
 
 /* Output. */
@@ -284,7 +346,7 @@ static int
 flush(struct conn *c)
 {
 	struct iovec iov[MAX_IOV];
-	bool         was_full = c->tx_pending >= TX_HIGH;
+	bool         was_full = c->tx_pending >= TX_HIGH || c->tx_stalled;
 
 	while (c->seg_head < c->nsegs) {
 		int n = 0;
@@ -293,14 +355,11 @@ flush(struct conn *c)
 			iov[n].iov_base = (s->m ? s->m->body : c->tbuf) + s->off;
 			iov[n].iov_len = s->len;
 		}
-		ssize_t w = writev(c->fd, iov, n);
+		ssize_t w = transport_writev(&c->tp, iov, n);
+		if (w == TRANSPORT_AGAIN)
+			break;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			log_info("<conn %llu> write failed: %s", (unsigned long long)c->id,
-			         strerror(errno));
+			log_info("<conn %llu> write failed: %s", (unsigned long long)c->id, c->tp.error);
 			conn_abort(c);
 			return -1;
 		}
@@ -338,19 +397,31 @@ flush(struct conn *c)
 			conn_abort(c);
 			return -1;
 		}
+	} else if (c->tp.write_wants_read) {
+		/* TLS must read before it can write: the read watcher flushes again */
+		if (c->writing) {
+			ev_io_stop(loop, &c->wio);
+			c->writing = false;
+		}
+		start_reading(c);
 	} else if (!c->writing) {
 		ev_io_start(loop, &c->wio);
 		c->writing = true;
 	}
-	if (was_full && c->tx_pending < TX_LOW && c->state == CONN_OPEN)
-		resume_channels(c);
-	if (!c->reading && !c->blocked && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
-	    c->state != CONN_CLOSED) {
-		ev_io_start(loop, &c->rio);
-		c->reading = true;
+	if (was_full) {
+		/* Deliveries stopped at TX_HIGH; they resume below TX_LOW, which
+		 * may take several writes. */
+		c->tx_stalled = c->tx_pending >= TX_LOW;
+		if (!c->tx_stalled && c->state == CONN_OPEN)
+			resume_channels(c);
 	}
+	if (!c->reading && !c->blocked && c->tx_pending < TX_LOW && c->state != CONN_FLUSH_CLOSE &&
+	    c->state != CONN_CLOSED)
+		start_reading(c);
 	return 0;
 }
+
+static void tls_handshake_step(struct conn *c);
 
 static void
 write_cb(struct ev_loop *l, ev_io *w, int revents)
@@ -359,6 +430,16 @@ write_cb(struct ev_loop *l, ev_io *w, int revents)
 
 	(void)l;
 	(void)revents;
+	if (!c->tp.handshaken) {
+		tls_handshake_step(c);
+		return;
+	}
+	if (c->tp.read_wants_write) {
+		/* a TLS read that had to write first: the socket can take it now */
+		read_input(c);
+		if (c->state == CONN_CLOSED)
+			return;
+	}
 	flush(c);
 }
 
@@ -410,9 +491,10 @@ reap(struct conn *c)
 	for (size_t i = c->seg_head; i < c->nsegs; i++)
 		if (c->segs[i].m)
 			msg_unref(c->segs[i].m);
-	close(c->fd);
+	transport_close(&c->tp);
 	list_del(&c->link);
 	nconns--;
+	conn_apply_connection_max();
 	log_info("<conn %llu> closed (%s)", (unsigned long long)c->id, c->peer);
 	free(c->rbuf);
 	free(c->tbuf);
@@ -502,6 +584,17 @@ timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 
 /* The handshake. */
 
+/* The SASL mechanisms connection.start offers on this connection. */
+static unsigned
+offered_mechanisms(const struct conn *c)
+{
+	unsigned m = broker.cfg->auth_mechanisms;
+
+	if (!transport_is_tls(&c->tp))
+		m &= ~(unsigned)CONFIG_AUTH_EXTERNAL;
+	return m;
+}
+
 static void
 send_start(struct conn *c)
 {
@@ -531,22 +624,39 @@ send_start(struct conn *c)
 	amqp_table_put_longstr(&w, "product", amqp_cstr("warren"));
 	amqp_table_put_longstr(&w, "version", amqp_cstr("3.10.8"));
 
+	/* RabbitMQ lists its mechanisms in this order; EXTERNAL only over TLS */
+	char     mechs[64] = "";
+	unsigned offered = offered_mechanisms(c);
+	snprintf(mechs, sizeof(mechs), "%s%s%s", (offered & CONFIG_AUTH_AMQPLAIN) ? "AMQPLAIN " : "",
+	         (offered & CONFIG_AUTH_PLAIN) ? "PLAIN " : "",
+	         (offered & CONFIG_AUTH_EXTERNAL) ? "EXTERNAL " : "");
+	if (*mechs)
+		mechs[strlen(mechs) - 1] = '\0';
 	struct amqp_connection_start s = {
 		.version_major = 0,
 		.version_minor = 9,
 		.server_properties = { w.len, buf },
-		.mechanisms = amqp_cstr("AMQPLAIN PLAIN"),
+		.mechanisms = amqp_cstr(mechs),
 		.locales = amqp_cstr("en_US"),
 	};
 	conn_send_method(c, 0, AMQP_CONNECTION_START_METHOD, &s);
 }
 
-/* Credentials from start-ok: PLAIN is "\0user\0pass", AMQPLAIN a table body. */
+/*
+ * Credentials from start-ok: PLAIN is "\0user\0pass", AMQPLAIN a table
+ * body; EXTERNAL's response is ignored (the name comes from the peer's
+ * certificate).  Returns 0, 1 for EXTERNAL, -1 for a malformed response,
+ * -2 for a mechanism not offered.
+ */
 static int
-parse_credentials(struct amqp_connection_start_ok *m, struct amqp_bytes *user,
-                  struct amqp_bytes *pass)
+parse_credentials(const struct conn *c, struct amqp_connection_start_ok *m,
+                  struct amqp_bytes *user, struct amqp_bytes *pass)
 {
-	if (amqp_bytes_eq_cstr(m->mechanism, "PLAIN")) {
+	unsigned offered = offered_mechanisms(c);
+
+	if (amqp_bytes_eq_cstr(m->mechanism, "EXTERNAL") && (offered & CONFIG_AUTH_EXTERNAL))
+		return 1;
+	if (amqp_bytes_eq_cstr(m->mechanism, "PLAIN") && (offered & CONFIG_AUTH_PLAIN)) {
 		const uint8_t *p = m->response.ptr, *end = p + m->response.len;
 		const uint8_t *z1 = memchr(p, 0, m->response.len);
 		if (z1 == NULL)
@@ -558,7 +668,7 @@ parse_credentials(struct amqp_connection_start_ok *m, struct amqp_bytes *user,
 		*pass = (struct amqp_bytes){ (size_t)(end - z2 - 1), z2 + 1 };
 		return 0;
 	}
-	if (amqp_bytes_eq_cstr(m->mechanism, "AMQPLAIN")) {
+	if (amqp_bytes_eq_cstr(m->mechanism, "AMQPLAIN") && (offered & CONFIG_AUTH_AMQPLAIN)) {
 		struct amqp_field f;
 		if (amqp_table_validate(m->response) != 0)
 			return -1;
@@ -590,6 +700,9 @@ auth_refused(struct conn *c, struct amqp_bytes mech)
 	conn_close_with(c, AMQP_ACCESS_REFUSED, text, 0);
 }
 
+static void external_login(struct conn *c, struct amqp_bytes mech);
+static void logged_in(struct conn *c, struct user *u);
+
 static void
 start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 {
@@ -607,7 +720,14 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 		c->cap_blocked = amqp_table_get(caps.v.table, "connection.blocked", &f) == 1 &&
 		                 f.kind == 't' && f.v.b;
 	}
-	int rc = parse_credentials(m, &user, &pass);
+	int rc = parse_credentials(c, m, &user, &pass);
+	if (rc >= 0)
+		snprintf(c->auth_mechanism, sizeof(c->auth_mechanism), "%.*s", (int)m->mechanism.len,
+		         (const char *)m->mechanism.ptr);
+	if (rc == 1) {
+		external_login(c, m->mechanism);
+		return;
+	}
 	if (rc != 0) {
 		/* An unknown mechanism or a malformed response: RabbitMQ drops the socket. */
 		log_warnx("<conn %llu> %s authentication mechanism '%.*s' (%s)",
@@ -632,6 +752,47 @@ start_ok(struct conn *c, struct amqp_connection_start_ok *m)
 		auth_refused(c, m->mechanism);
 		return;
 	}
+	logged_in(c, u);
+}
+
+/*
+ * EXTERNAL (rabbitmq_auth_mechanism_ssl): the user is named by the
+ * verified peer certificate, its subject's distinguished name or common
+ * name (ssl_cert_login_from), and must exist; there is no password.
+ */
+static void
+external_login(struct conn *c, struct amqp_bytes mech)
+{
+	char name[512];
+	int  rc = transport_peer_name(&c->tp, !broker.cfg->cert_login_cn, name, sizeof(name));
+
+	if (rc <= 0) {
+		log_warnx("<conn %llu> EXTERNAL login refused: %s", (unsigned long long)c->id,
+		          rc == 0 ? "connection peer presented no TLS (x.509) certificate"
+		                  : "no name found");
+		auth_refused(c, mech);
+		return;
+	}
+	struct user *u = broker_user(amqp_cstr(name));
+	if (u == NULL) {
+		log_warnx("<conn %llu> EXTERNAL login refused: user '%s' - invalid credentials",
+		          (unsigned long long)c->id, name);
+		auth_refused(c, mech);
+		return;
+	}
+	if (!c->loopback && config_is_loopback_user(broker.cfg, u->name)) {
+		log_warnx("<conn %llu> user '%s' can only connect via localhost",
+		          (unsigned long long)c->id, u->name);
+		auth_refused(c, mech);
+		return;
+	}
+	logged_in(c, u);
+}
+
+/* Authenticated: send connection.tune. */
+static void
+logged_in(struct conn *c, struct user *u)
+{
 	c->user = u;
 	snprintf(c->user_name, sizeof(c->user_name), "%s", u->name);
 	struct amqp_connection_tune t = {
@@ -1081,13 +1242,44 @@ process_input(struct conn *c)
 	}
 }
 
+/*
+ * The TLS handshake, before any AMQP: driven by whichever socket event it
+ * waits for; the handshake timeout covers it.  A failed handshake (plain
+ * AMQP or garbage on the TLS port, an untrusted client certificate) closes
+ * this socket only.
+ */
 static void
-read_cb(struct ev_loop *l, ev_io *w, int revents)
+tls_handshake_step(struct conn *c)
 {
-	struct conn *c = conn_of(w, rio);
-	ssize_t      n;
+	int rc = transport_handshake(&c->tp);
 
-	(void)revents;
+	if (rc == TRANSPORT_ERROR) {
+		log_warnx("<conn %llu> TLS handshake failed (%s): %s", (unsigned long long)c->id,
+		          c->peer, c->tp.error);
+		conn_abort(c);
+		return;
+	}
+	bool want_write = rc == TRANSPORT_AGAIN && c->tp.handshake_wants_write;
+	if (want_write != c->writing) {
+		if (want_write)
+			ev_io_start(loop, &c->wio);
+		else
+			ev_io_stop(loop, &c->wio);
+		c->writing = want_write;
+	}
+	if (rc == 1) {
+		log_info("<conn %llu> TLS handshake done: %s, %s", (unsigned long long)c->id,
+		         transport_tls_version(&c->tp), transport_tls_cipher(&c->tp));
+		read_input(c); /* the client may have sent its protocol header already */
+	}
+}
+
+/* One read into rbuf, then every complete frame in it. */
+static void
+read_once(struct conn *c)
+{
+	ssize_t n;
+
 	if (c->rcap == 0) {
 		/* trimmed while idle (conn_trim_idle): back to a small buffer */
 		c->rcap = RBUF_INITIAL;
@@ -1097,11 +1289,18 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 		c->rcap = c->rcap < RBUF_BUSY ? RBUF_BUSY : c->rcap * 2;
 		c->rbuf = xrealloc(c->rbuf, c->rcap);
 	}
-	n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	n = transport_read(&c->tp, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == TRANSPORT_AGAIN) {
+		if (c->tp.read_wants_write && !c->writing) {
+			ev_io_start(loop, &c->wio);
+			c->writing = true;
+		}
+		return;
+	}
 	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		if (c->state == CONN_OPEN)
+		if (n < 0)
+			log_info("<conn %llu> %s", (unsigned long long)c->id, c->tp.error);
+		else if (c->state == CONN_OPEN)
 			log_info("<conn %llu> closing AMQP connection (%s -> %s): client unexpectedly "
 			         "closed TCP connection",
 			         (unsigned long long)c->id, c->peer, c->local);
@@ -1109,7 +1308,7 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 		return;
 	}
 	c->recv_oct += (uint64_t)n;
-	c->last_rx = ev_now(l);
+	c->last_rx = ev_now(loop);
 	bool filled = (size_t)n == c->rcap - c->rlen;
 	c->rlen += (size_t)n;
 	process_input(c);
@@ -1120,9 +1319,39 @@ read_cb(struct ev_loop *l, ev_io *w, int revents)
 	broker_dispatch();
 	if ((c->blocked || c->tx_pending > TX_READ_STOP) && c->reading) {
 		/* The peer is not reading what we send: stop reading what it sends. */
-		ev_io_stop(l, &c->rio);
+		ev_io_stop(loop, &c->rio);
 		c->reading = false;
 	}
+}
+
+/*
+ * Read and handle input.  TLS may hold more decrypted input than one read
+ * took (at most the rest of a record): the socket will not signal it, so
+ * it is read now, while the connection still wants input.
+ */
+static void
+read_input(struct conn *c)
+{
+	do
+		read_once(c);
+	while (c->reading && c->state != CONN_CLOSED && c->state != CONN_FLUSH_CLOSE &&
+	       transport_pending(&c->tp));
+}
+
+static void
+read_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct conn *c = conn_of(w, rio);
+
+	(void)l;
+	(void)revents;
+	if (!c->tp.handshaken) {
+		tls_handshake_step(c);
+		return;
+	}
+	read_input(c);
+	if (c->tp.write_wants_read && c->state != CONN_CLOSED)
+		flush(c); /* a TLS write that had to read first */
 }
 
 /* Resource alarms. */
@@ -1316,10 +1545,8 @@ conn_set_alarm(const char *reason)
 				static const struct amqp_connection_unblocked u;
 				conn_send_method(c, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &u);
 			}
-			if (!c->reading && c->state == CONN_OPEN) {
-				ev_io_start(loop, &c->rio);
-				c->reading = true;
-			}
+			if (!c->reading && c->state == CONN_OPEN)
+				start_reading(c);
 		}
 	}
 }
@@ -1333,6 +1560,16 @@ flush_all(void)
 		c->flush_queued = false;
 		flush(c);
 	}
+}
+
+/* Wakes the loop at once for work the prepare step left (see conn_prepare). */
+static ev_idle more_work;
+
+static void
+more_work_cb(struct ev_loop *l, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(l, w); /* its presence kept the loop from blocking; that was all */
 }
 
 void
@@ -1363,6 +1600,15 @@ conn_prepare(struct ev_loop *l)
 			struct conn *c = container_of(reap_list.next, struct conn, flush_link);
 			list_del(&c->flush_link);
 			reap(c);
+		}
+	}
+	/* Rounds are capped so that input is read between them; what is left
+	 * (a consumer draining a backlog resumes deliveries every round) must
+	 * not wait for the next socket event or timer. */
+	if (!LIST_EMPTY(&reap_list) || !LIST_EMPTY(&flush_list) || !LIST_EMPTY(&broker.dispatch)) {
+		if (!ev_is_active(&more_work)) {
+			ev_idle_init(&more_work, more_work_cb);
+			ev_idle_start(loop, &more_work);
 		}
 	}
 }

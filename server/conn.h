@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include "amqp/bytes.h"
+#include "server/transport.h"
 #include "server/util.h"
 
 struct msg;
@@ -54,6 +55,7 @@ struct conn {
 	ev_io            rio, wio;
 	ev_timer         hb;        /* heartbeats both ways, and the handshake timeout */
 	int              fd;
+	struct transport tp;        /* the byte stream on fd: plain or TLS */
 	enum conn_state  state;
 	uint64_t         id;
 	char             peer[64];  /* "127.0.0.1:5555" */
@@ -71,6 +73,7 @@ struct conn {
 	size_t           nsegs, segs_cap, seg_head;
 	size_t           tx_pending; /* bytes queued, not yet written */
 	bool             writing;   /* wio active */
+	bool             tx_stalled; /* went over TX_HIGH, not yet below TX_LOW */
 	struct list      flush_link; /* in the list of connections to flush */
 	bool             flush_queued;
 
@@ -86,6 +89,7 @@ struct conn {
 	struct vhost    *vh;
 	struct user     *user;
 	char             user_name[128];
+	char             auth_mechanism[16]; /* the one start-ok chose, once logged in */
 	uint8_t         *client_props; /* owned, encoded table body */
 	size_t           client_props_len;
 	bool             cap_auth_failure_close, cap_cancel_notify, cap_blocked;
@@ -97,8 +101,19 @@ struct conn {
 	uint64_t         recv_oct, send_oct, recv_cnt, send_cnt;
 };
 
-/* Take ownership of an accepted socket. */
+/* Take ownership of an accepted socket: plain AMQP, or AMQP over TLS. */
 void conn_accept(struct ev_loop *loop, int fd);
+void conn_accept_tls(struct ev_loop *loop, int fd);
+
+/* The TLS setup conn_accept_tls() uses (borrowed: lives as long as the broker). */
+void conn_set_tls(struct transport_tls *tls);
+
+/*
+ * connection_max: with that many connections the AMQP listeners stop
+ * accepting (clients wait in the kernel's backlog, as with RabbitMQ's
+ * acceptors) until one closes.  Call once the listeners are started.
+ */
+void conn_apply_connection_max(void);
 
 /* Queue a method frame.  Never fails: output is bounded by backpressure. */
 void conn_send_method(struct conn *c, uint16_t channel, uint32_t id, const void *m);

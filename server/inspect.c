@@ -102,6 +102,8 @@ inspect_conns(struct inspect_conn **out)
 		r->recv_cnt = c->recv_cnt;
 		r->send_cnt = c->send_cnt;
 		r->send_pend = c->tx_pending;
+		snprintf(r->auth_mechanism, sizeof(r->auth_mechanism), "%s", c->auth_mechanism);
+		r->ssl = transport_tls_describe(&c->tp, &r->tls);
 	}
 	return n;
 }

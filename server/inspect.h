@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/transport.h"
+
 #include "amqp/bytes.h"
 
 struct inspect_conn {
@@ -30,6 +32,9 @@ struct inspect_conn {
 	size_t   client_props_len;
 	uint32_t channels;
 	uint64_t recv_oct, send_oct, recv_cnt, send_cnt, send_pend;
+	char     auth_mechanism[16]; /* "PLAIN", "AMQPLAIN", "EXTERNAL"; "" before start-ok */
+	bool     ssl;
+	struct transport_tls_info tls; /* when ssl */
 };
 
 struct inspect_chan {

@@ -35,7 +35,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct listener *l = (struct listener *)w;
 
 	(void)revents;
-	for (int i = 0; i < ACCEPT_BUDGET; i++) {
+	for (int i = 0; i < ACCEPT_BUDGET && ev_is_active(w); i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -137,4 +137,15 @@ listener_stop_all(struct ev_loop *loop)
 		close(listeners[i].io.fd);
 	}
 	nlisteners = 0;
+}
+
+void
+listener_pause_all(struct ev_loop *loop, bool pause)
+{
+	for (int i = 0; i < nlisteners; i++) {
+		if (pause)
+			ev_io_stop(loop, &listeners[i].io);
+		else
+			ev_io_start(loop, &listeners[i].io);
+	}
 }

@@ -23,11 +23,13 @@
 #include "server/log.h"
 #include "server/notify.h"
 #include "server/persist.h"
+#include "server/transport.h"
 #include "mgmt/mgmt.h"
 
 #define SHUTDOWN_GRACE 2.0 /* seconds to wait for clients to answer connection.close */
 
 static struct config cfg;
+static struct transport_tls *tls; /* owned: the amqps listener's setup */
 static ev_signal     sigterm_w, sigint_w, sighup_w;
 static struct ev_loop *main_loop;
 static ev_prepare    prepare_w;
@@ -170,6 +172,17 @@ main(int argc, char **argv)
 
 	if (listener_start(loop, cfg.listen_host, cfg.port, conn_accept, addrs, sizeof(addrs)) == 0)
 		fatalx("no AMQP listener could be started on port %u", cfg.port);
+	if (cfg.tls_port) {
+		char err[512], tls_addrs[256];
+		if ((tls = transport_tls_from_config(&cfg.tls, err, sizeof(err))) == NULL)
+			fatalx("ssl_options: %s", err);
+		conn_set_tls(tls);
+		if (listener_start(loop, cfg.tls_host, cfg.tls_port, conn_accept_tls, tls_addrs,
+		                   sizeof(tls_addrs)) == 0)
+			fatalx("no AMQP TLS listener could be started on port %u", cfg.tls_port);
+		log_info("accepting AMQP 0-9-1 connections over TLS on %s", tls_addrs);
+	}
+	conn_apply_connection_max();
 
 	mgmt_start(loop, &cfg); /* management API and Prometheus listeners, if configured */
 	snprintf(sock, sizeof(sock), "%s/warren.sock", cfg.data_dir);
@@ -199,6 +212,7 @@ main(int argc, char **argv)
 	mgmt_stop(loop);
 	persist_close();
 	broker_shutdown();
+	transport_tls_free(tls);
 	config_free(&cfg);
 	log_close_file();
 	return 0;

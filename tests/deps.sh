@@ -10,8 +10,8 @@ build_pkgs="build-essential autoconf automake pkg-config libev-dev libssl-dev li
 # rabbitmqadmin comes with Debian's rabbitmq-server package (the broker itself is not started)
 # chromium: the web console's browser tests (tests/browser/, driven by playwright-core from npm)
 test_pkgs="chromium python3 python3-pika python3-amqp python3-kombu python3-prometheus-client amqp-tools rabbitmq-server clang libclang-rt-14-dev librabbitmq-dev"
-# tests/install-check.sh: systemd-analyze verify, man -l
-test_pkgs="$test_pkgs systemd man-db"
+# tests/install-check.sh: systemd-analyze verify, man -l; test_tls: the openssl CLI makes its certificates
+test_pkgs="$test_pkgs systemd man-db openssl"
 # amqplib's and the browser tests need node and npm; keep a Node.js that is already there.
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs nodejs npm"
 pkgs=$build_pkgs

@@ -97,6 +97,35 @@ START_TEST(test_permissions)
 }
 END_TEST
 
+/* Topic permissions: variables, PCRE's literal braces, empty regexes. */
+START_TEST(test_topic_permissions)
+{
+	/* no topic permission: anything goes */
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_WRITE, "any.key"));
+	ck_assert_int_eq(auth_set_topic_permission("/", "u", "t", "^{username}\\.", "^r-{vhost}-[{]x"), 1);
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_WRITE, "u.a"));
+	ck_assert(!auth_check_topic("/", "u", "t", AUTH_WRITE, "v.a"));
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_READ, "r-/-{x"));
+	ck_assert(!auth_check_topic("/", "u", "t", AUTH_READ, "r-/-x"));
+	/* other users, vhosts and exchanges are not concerned */
+	ck_assert(auth_check_topic("/", "w", "t", AUTH_WRITE, "v.a"));
+	ck_assert(auth_check_topic("other", "u", "t", AUTH_WRITE, "v.a"));
+	ck_assert(auth_check_topic("/", "u", "t2", AUTH_WRITE, "v.a"));
+	/* {client_id} stays as written; a brace that is no interval is a literal */
+	ck_assert_int_eq(auth_set_topic_permission("/", "u", "t", "^{client_id}\\.|^a{2}$", ""), 0);
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_WRITE, "{client_id}.x"));
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_WRITE, "aa"));
+	ck_assert(!auth_check_topic("/", "u", "t", AUTH_WRITE, "a"));
+	/* "" matches only the empty key */
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_READ, ""));
+	ck_assert(!auth_check_topic("/", "u", "t", AUTH_READ, "a"));
+	ck_assert_int_eq(auth_set_topic_permission("/", "u", "t", "(", ".*"), -1);
+	ck_assert_int_eq(auth_delete_topic_permission("/", "u", NULL), 1);
+	ck_assert(auth_check_topic("/", "u", "t", AUTH_WRITE, "v.a"));
+	auth_free_all();
+}
+END_TEST
+
 Suite *
 auth_suite(void)
 {
@@ -110,6 +139,7 @@ auth_suite(void)
 	tcase_add_test(tc, test_bad_hashes_match_nothing);
 	tcase_add_test(tc, test_names_and_tags);
 	tcase_add_test(tc, test_permissions);
+	tcase_add_test(tc, test_topic_permissions);
 	suite_add_tcase(s, tc);
 	return s;
 }

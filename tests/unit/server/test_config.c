@@ -689,6 +689,99 @@ START_TEST(test_log_file)
 }
 END_TEST
 
+/* TLS, EXTERNAL and connection_max keys (issue #6). */
+START_TEST(test_tls_keys)
+{
+	struct config c;
+	char          err[512];
+
+	config_defaults(&c);
+	ck_assert_uint_eq(c.tls_port, 0);
+	ck_assert_uint_eq(c.auth_mechanisms, CONFIG_AUTH_PLAIN | CONFIG_AUTH_AMQPLAIN);
+	ck_assert(!c.cert_login_cn);
+	ck_assert_int_eq(c.connection_max, -1);
+	ck_assert_int_eq(c.tls.depth, -1);
+	config_free(&c);
+
+	ck_assert_int_eq(load(&c,
+	                      "listeners.ssl.default = 127.0.0.1:5671\n"
+	                      "listeners.ssl.other = 9999\n"
+	                      "ssl_options.cacertfile = /c/ca.pem\n"
+	                      "ssl_options.certfile = /c/s.pem\n"
+	                      "ssl_options.keyfile = /c/s.key\n"
+	                      "ssl_options.password = 'p#w'\n"
+	                      "ssl_options.verify = verify_peer\n"
+	                      "ssl_options.fail_if_no_peer_cert = true\n"
+	                      "ssl_options.versions.1 = tlsv1.3\n"
+	                      "ssl_options.ciphers.1 = TLS_AES_256_GCM_SHA384\n"
+	                      "ssl_options.ciphers.2 = ECDHE-RSA-AES256-GCM-SHA384\n"
+	                      "ssl_options.depth = 3\n"
+	                      "ssl_options.honor_cipher_order = true\n"
+	                      "ssl_options.honor_ecc_order = true\n"
+	                      "management.ssl.port = 15671\n"
+	                      "management.ssl.certfile = /c/m.pem\n"
+	                      "management.ssl.keyfile = /c/m.key\n"
+	                      "auth_mechanisms.1 = EXTERNAL\n"
+	                      "auth_mechanisms.2 = PLAIN\n"
+	                      "ssl_cert_login_from = common_name\n"
+	                      "connection_max = 100\n",
+	                      err, sizeof(err)),
+	                 0);
+	ck_assert_uint_eq(c.tls_port, 5671);
+	ck_assert_str_eq(c.tls_host, "127.0.0.1");
+	ck_assert_str_eq(c.tls.cacertfile, "/c/ca.pem");
+	ck_assert_str_eq(c.tls.certfile, "/c/s.pem");
+	ck_assert_str_eq(c.tls.keyfile, "/c/s.key");
+	ck_assert_str_eq(c.tls.password, "p#w");
+	ck_assert(c.tls.verify_peer && c.tls.fail_if_no_peer_cert && c.tls.honor_cipher_order);
+	ck_assert_uint_eq(c.tls.versions, CONFIG_TLS13);
+	ck_assert_str_eq(c.tls.ciphers, "TLS_AES_256_GCM_SHA384:ECDHE-RSA-AES256-GCM-SHA384");
+	ck_assert_int_eq(c.tls.depth, 3);
+	ck_assert_uint_eq(c.mgmt_tls_port, 15671);
+	ck_assert_str_eq(c.mgmt_tls.certfile, "/c/m.pem");
+	ck_assert_ptr_null(c.mgmt_tls.cacertfile);
+	ck_assert_uint_eq(c.auth_mechanisms, CONFIG_AUTH_EXTERNAL | CONFIG_AUTH_PLAIN);
+	ck_assert(c.cert_login_cn);
+	ck_assert_int_eq(c.connection_max, 100);
+	config_free(&c);
+
+	ck_assert_int_eq(load(&c, "listeners.ssl.default = 5671\nlisteners.ssl = none\n"
+	                          "connection_max = infinity\n",
+	                      err, sizeof(err)),
+	                 0);
+	ck_assert_uint_eq(c.tls_port, 0);
+	ck_assert_int_eq(c.connection_max, -1);
+	config_free(&c);
+
+	load_fails("ssl_options.versions.1 = tlsv1.2\nssl_options.versions.2 = tlsv1.1\n", 2,
+	           "tlsv1.1 is not allowed");
+	load_fails("ssl_options.versions.1 = tlsv1\n", 1, "not allowed");
+	load_fails("ssl_options.versions.1 = tls13\n", 1, "expected tlsv1.3 or tlsv1.2");
+	load_fails("ssl_options.verify = yes\n", 1, "verify_peer or verify_none");
+	load_fails("ssl_options.fail_if_no_peer_cert = 1\n", 1, "true or false");
+	load_fails("ssl_options.ciphers.1 = A:B\n", 1, "one cipher");
+	load_fails("ssl_options.bogus = 1\n", 1, "unknown key");
+	load_fails("management.ssl.port = 70000\n", 1, "management.ssl.port");
+	load_fails("auth_mechanisms.1 = CRAM\n", 1, "PLAIN, AMQPLAIN or EXTERNAL");
+	load_fails("ssl_cert_login_from = serial\n", 1, "common_name or distinguished_name");
+	load_fails("connection_max = -1\n", 1, "connection_max");
+	load_fails("listeners.ssl = 5671\n", 1, "expected none");
+}
+END_TEST
+
+START_TEST(test_tls_flag)
+{
+	struct config c;
+
+	config_defaults(&c);
+	ck_assert_int_eq(from_args(&c, "warren", "--tls-port", "5671", NULL), 0);
+	ck_assert_uint_eq(c.tls_port, 5671);
+	ck_assert_int_eq(from_args(&c, "warren", "--tls-port=0", NULL), 0);
+	ck_assert_uint_eq(c.tls_port, 0);
+	config_free(&c);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -714,6 +807,8 @@ config_suite(void)
 	tcase_add_test(tc, test_flag_errors);
 	tcase_add_test(tc, test_flag_config_error);
 	tcase_add_test(tc, test_help_version);
+	tcase_add_test(tc, test_tls_keys);
+	tcase_add_test(tc, test_tls_flag);
 	suite_add_tcase(s, tc);
 	return s;
 }

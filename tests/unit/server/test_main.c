@@ -17,6 +17,7 @@ main(void)
 	srunner_add_suite(sr, topic_suite());
 	srunner_add_suite(sr, headers_suite());
 	srunner_add_suite(sr, hmap_suite());
+	srunner_add_suite(sr, transport_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

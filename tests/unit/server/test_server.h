@@ -12,5 +12,6 @@ Suite *log_suite(void);
 Suite *topic_suite(void);
 Suite *headers_suite(void);
 Suite *hmap_suite(void);
+Suite *transport_suite(void);
 
 #endif
