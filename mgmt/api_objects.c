@@ -575,23 +575,20 @@ queue_row_key(void *obj, const char *field, int *rank, double *num)
 	return 0;
 }
 
+static struct hmap *
+queue_map(struct vhost *vh)
+{
+	return &vh->queues;
+}
+
 static const struct mgmt_list_ops queue_list_ops = {
 	.find = queue_row_find,
 	.write = queue_row_write,
 	.json = queue_row_json,
 	.key = queue_row_key,
+	.map = queue_map,
 };
 
-static void
-list_vhost_queues(struct mgmt_list *l, struct vhost *vh)
-{
-	size_t             j;
-	struct hmap_entry *qe;
-
-	/* the map's own copy of the name: no cache miss on the queue itself */
-	for (qe = hmap_first(&vh->queues, &j); qe; qe = hmap_next(&vh->queues, &j, qe))
-		mgmt_list_add(l, vh->name, (struct amqp_bytes){ qe->klen, qe->key }, qe->val);
-}
 
 void
 mgmt_h_queues(struct mgmt_ctx *ctx)
@@ -605,7 +602,7 @@ mgmt_h_queues(struct mgmt_ctx *ctx)
 		if (vh == NULL)
 			return;
 		l = mgmt_list_new(ctx, &queue_list_ops);
-		list_vhost_queues(l, vh);
+		mgmt_list_add_vhost(l, vh);
 		mgmt_list_reply(l, true);
 		return;
 	}
@@ -614,7 +611,7 @@ mgmt_h_queues(struct mgmt_ctx *ctx)
 		struct vhost *vh = e->val;
 		if (!mgmt_vhost_visible(ctx, vh->name))
 			continue;
-		list_vhost_queues(l, vh);
+		mgmt_list_add_vhost(l, vh);
 	}
 	mgmt_list_reply(l, true);
 }

@@ -119,6 +119,14 @@ stream_release(struct mgmt_stream *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static void
+defer_release(struct mgmt_defer *d)
+{
+	if (d->release)
+		d->release(d->st);
+	memset(d, 0, sizeof(*d));
+}
+
 /* Status line and headers, up to the blank line unless the body is chunked. */
 static void
 format_head(struct mgmt_buf *out, const struct mgmt_resp *resp, bool no_body, bool keep_alive)
@@ -383,6 +391,7 @@ mgmt_http_conn_release(struct mgmt_http_conn *c)
 	mgmt_buf_free(&c->out);
 	mgmt_buf_free(&c->in);
 	stream_release(&c->stream);
+	defer_release(&c->defer);
 }
 
 static void
@@ -397,6 +406,9 @@ simple_error(struct mgmt_http_conn *c, int status)
 	c->closing = true;
 }
 
+static void respond(struct mgmt_http_conn *c, struct mgmt_resp *resp, bool head);
+static void defer_step(struct mgmt_http_conn *c);
+
 static void
 dispatch(struct mgmt_http_conn *c)
 {
@@ -408,6 +420,25 @@ dispatch(struct mgmt_http_conn *c)
 	c->handler(&c->req, &resp);
 	if (!c->req.keep_alive)
 		c->closing = true;
+	if (resp.defer.step) {
+		mgmt_buf_free(&resp.body);
+		mgmt_buf_free(&resp.headers);
+		c->defer = resp.defer;
+		c->defer_head = head;
+		if (c->fd < 0) /* tests, fuzzing: prepare it at once */
+			while (c->defer.step)
+				defer_step(c);
+		return;
+	}
+	respond(c, &resp, head);
+}
+
+/* Send what a handler (or a deferred step) put in resp. */
+static void
+respond(struct mgmt_http_conn *c, struct mgmt_resp *resp_, bool head)
+{
+	struct mgmt_resp resp = *resp_;
+
 	/* without a socket (tests, fuzzing) or a body to send, a stream is run at once */
 	if (resp.stream.more && (c->fd < 0 || head || resp.status == 204 || resp.status < 200))
 		mgmt_http_stream_drain(&resp.stream, &resp.body);
@@ -421,6 +452,23 @@ dispatch(struct mgmt_http_conn *c)
 	}
 	mgmt_buf_free(&resp.body);
 	mgmt_buf_free(&resp.headers);
+}
+
+/* One turn's work on a deferred response; sends it once it is ready. */
+static void
+defer_step(struct mgmt_http_conn *c)
+{
+	struct mgmt_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 500;
+	if (!c->defer.step(c->defer.st, &resp)) {
+		mgmt_buf_free(&resp.body);
+		mgmt_buf_free(&resp.headers);
+		return;
+	}
+	memset(&c->defer, 0, sizeof(c->defer)); /* resp has what st was: not released */
+	respond(c, &resp, c->defer_head);
 }
 
 /*
@@ -454,7 +502,7 @@ int
 mgmt_http_conn_feed(struct mgmt_http_conn *c, const char *data, size_t n)
 {
 	while (n > 0 && !c->closing) {
-		if (c->stream.more) {
+		if (c->stream.more || c->defer.step) {
 			/* a response is still streaming: later requests wait their turn */
 			mgmt_buf_add(&c->in, data, n);
 			break;
@@ -547,6 +595,12 @@ drive(struct ev_loop *loop, struct mgmt_http_conn *c)
 {
 	int rc = flush_out(c);
 
+	if (rc == 0 && c->defer.step) {
+		defer_step(c);
+		rc = flush_out(c);
+		if (rc == 0 && c->defer.step)
+			rc = 1; /* come back next turn */
+	}
 	if (rc == 0 && c->stream.more) {
 		stream_step(c);
 		rc = flush_out(c);
@@ -564,7 +618,7 @@ drive(struct ev_loop *loop, struct mgmt_http_conn *c)
 		mgmt_http_conn_feed(c, pending.p, pending.len);
 		mgmt_buf_free(&pending);
 		rc = flush_out(c);
-		if (rc == 0 && c->stream.more)
+		if (rc == 0 && (c->stream.more || c->defer.step))
 			rc = 1;
 		if (rc < 0 || (rc == 0 && c->closing)) {
 			client_free(c);

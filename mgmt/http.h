@@ -61,6 +61,20 @@ struct mgmt_stream {
 	void *st;                     /* owned by the stream */
 };
 
+/*
+ * A response that takes several loop turns to prepare (a listing of
+ * 100,000 queues): step() is called once per turn until it returns true,
+ * having filled resp (status, headers, body, perhaps a stream) as a
+ * handler would, and taken st over; nothing is sent before.  release()
+ * frees st if the connection goes before that.
+ */
+struct mgmt_resp;
+struct mgmt_defer {
+	bool (*step)(void *st, struct mgmt_resp *resp);
+	void (*release)(void *st);
+	void *st;
+};
+
 /* The response a handler fills in. */
 struct mgmt_resp {
 	int             status;
@@ -69,6 +83,7 @@ struct mgmt_resp {
 	struct mgmt_buf body;
 	bool            no_cache;     /* add cache-control: no-cache */
 	struct mgmt_stream stream;    /* more != NULL: the rest of the body, after body */
+	struct mgmt_defer  defer;     /* step != NULL: the response is prepared later */
 };
 
 typedef void (*mgmt_handler_fn)(const struct mgmt_req *req, struct mgmt_resp *resp);
@@ -94,6 +109,8 @@ struct mgmt_http_conn {
 	size_t          out_off;
 	struct mgmt_buf in;          /* received, not yet parsed */
 	struct mgmt_stream stream;   /* a response body still being produced */
+	struct mgmt_defer  defer;    /* a response still being prepared */
+	bool               defer_head; /* ... for a HEAD request */
 	struct mgmt_http_conn *next; /* in the server's list */
 	struct mgmt_http_server *srv;
 };

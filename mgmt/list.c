@@ -21,6 +21,8 @@
 #define LIST_SYNC_MAX    64          /* rows written at once, without streaming */
 #define LIST_SLICE_BYTES (64 * 1024) /* a slice ends after this much output */
 #define LIST_SLICE_NS    1000000L    /* or after this long */
+#define LIST_DEFER_MIN   2000        /* objects from which collecting is sliced */
+#define SORT_RUN         1024        /* items per run the merge sort starts from */
 
 enum sort_mode { SORT_DEFAULT, SORT_NONE, SORT_FIELD };
 enum { RANK_NULL, RANK_NUM, RANK_BOOL, RANK_STR, RANK_OTHER };
@@ -48,6 +50,18 @@ struct mgmt_list {
 	char                      **cols;    /* owned: top-level columns, deduplicated */
 	size_t                      ncols;
 	bool                        nested;  /* a dotted column: rows go through jansson */
+	/* collecting from vhosts' maps, a slice per turn (mgmt_list_add_vhost) */
+	char                      **vhosts;  /* owned names */
+	size_t                      nvh, vi, bucket;
+	size_t                      vh_buckets, vh_first; /* the map's size, the first item, */
+	                                                  /* when this vhost began */
+	/* deferred: the query parameters (the request is gone) and the sort's state */
+	bool                        pageable;
+	char                       *p_page, *p_size, *p_name, *p_regex; /* owned */
+	int                         phase;
+	struct item                *tmp;     /* owned: the merge sort's other half */
+	size_t                      sw, si, sa, sb, so;
+	bool                        merging;
 	/* writing */
 	size_t                      pos;
 	bool                        first;
@@ -118,6 +132,14 @@ list_free(void *st)
 {
 	struct mgmt_list *l = st;
 
+	for (size_t i = 0; i < l->nvh; i++)
+		free(l->vhosts[i]);
+	free(l->vhosts);
+	free(l->tmp);
+	free(l->p_page);
+	free(l->p_size);
+	free(l->p_name);
+	free(l->p_regex);
 	for (size_t i = 0; i < l->ncols; i++)
 		free(l->cols[i]);
 	free(l->cols);
@@ -184,6 +206,49 @@ mgmt_list_add(struct mgmt_list *l, const char *vhost, struct amqp_bytes name, vo
 	}
 }
 
+void
+mgmt_list_add_vhost(struct mgmt_list *l, struct vhost *vh)
+{
+	l->vhosts = xrealloc(l->vhosts, (l->nvh + 1) * sizeof(*l->vhosts));
+	l->vhosts[l->nvh++] = xstrndup(vh->name, strlen(vh->name));
+}
+
+/*
+ * Snapshot up to budget objects from the registered vhosts' maps, bucket
+ * by bucket; true when every vhost is done.  A map that grew meanwhile
+ * (its buckets moved) is collected again from its start.
+ */
+static bool
+collect(struct mgmt_list *l, size_t budget)
+{
+	while (l->vi < l->nvh) {
+		struct vhost *vh = broker_vhost(amqp_cstr(l->vhosts[l->vi]));
+		struct hmap  *m = vh ? l->ops->map(vh) : NULL;
+		if (m && l->bucket == 0 && l->vh_buckets == 0) {
+			l->vh_buckets = m->nbuckets;
+			l->vh_first = l->n;
+		}
+		if (m && m->nbuckets != l->vh_buckets) {
+			l->n = l->vh_first; /* rehashed: start this vhost again */
+			l->bucket = 0;
+			l->vh_buckets = m->nbuckets;
+		}
+		if (m == NULL || l->bucket >= m->nbuckets) {
+			l->vi++;
+			l->bucket = l->vh_buckets = 0;
+			continue;
+		}
+		if (budget == 0)
+			return false;
+		for (struct hmap_entry *e = m->buckets[l->bucket]; e; e = e->next) {
+			mgmt_list_add(l, l->vhosts[l->vi], (struct amqp_bytes){ e->klen, e->key }, e->val);
+			budget -= budget > 0;
+		}
+		l->bucket++;
+	}
+	return true;
+}
+
 /* qsort has no context argument; the loop is single-threaded. */
 static const char    *cmp_arena;
 static enum sort_mode cmp_mode;
@@ -225,6 +290,73 @@ sort_items(struct mgmt_list *l)
 			l->v[i] = l->v[l->n - 1 - i];
 			l->v[l->n - 1 - i] = t;
 		}
+}
+
+static long elapsed_ns(const struct timespec *t0);
+
+/*
+ * The same order as sort_items(), a slice at a time: runs of SORT_RUN
+ * sorted with qsort, then bottom-up merges that can stop anywhere; true
+ * when sorted (and reversed if asked).
+ */
+static bool
+sort_step(struct mgmt_list *l, const struct timespec *t0)
+{
+	cmp_arena = l->arena.p;
+	cmp_mode = l->mode;
+	if (l->mode == SORT_NONE || l->n < 2)
+		goto sorted;
+	if (l->sw == 0) {
+		while (l->si < l->n) {
+			size_t len = l->n - l->si < SORT_RUN ? l->n - l->si : SORT_RUN;
+			qsort(l->v + l->si, len, sizeof(*l->v), cmp_items);
+			l->si += len;
+			if (elapsed_ns(t0) >= LIST_SLICE_NS)
+				return false;
+		}
+		l->sw = SORT_RUN;
+		l->si = 0;
+		l->tmp = xmalloc(l->n * sizeof(*l->tmp));
+	}
+	while (l->sw < l->n) {
+		while (l->si < l->n) {
+			size_t mid = l->si + l->sw < l->n ? l->si + l->sw : l->n;
+			size_t end = mid + l->sw < l->n ? mid + l->sw : l->n;
+			if (!l->merging) {
+				l->sa = l->si;
+				l->sb = mid;
+				l->so = l->si;
+				l->merging = true;
+			}
+			while (l->sa < mid && l->sb < end) {
+				l->tmp[l->so++] = cmp_items(&l->v[l->sa], &l->v[l->sb]) <= 0 ? l->v[l->sa++] :
+				                                                               l->v[l->sb++];
+				if ((l->so & 1023) == 0 && elapsed_ns(t0) >= LIST_SLICE_NS)
+					return false;
+			}
+			while (l->sa < mid)
+				l->tmp[l->so++] = l->v[l->sa++];
+			while (l->sb < end)
+				l->tmp[l->so++] = l->v[l->sb++];
+			l->merging = false;
+			l->si = end;
+		}
+		struct item *t = l->v;
+		l->v = l->tmp;
+		l->tmp = t;
+		l->sw *= 2;
+		l->si = 0;
+	}
+sorted:
+	free(l->tmp);
+	l->tmp = NULL;
+	if (l->reverse)
+		for (size_t i = 0; i < l->n / 2; i++) {
+			struct item t = l->v[i];
+			l->v[i] = l->v[l->n - 1 - i];
+			l->v[l->n - 1 - i] = t;
+		}
+	return true;
 }
 
 /* Write one row (with its separator); false if its object is gone. */
@@ -300,18 +432,16 @@ reply_head(struct mgmt_ctx *ctx)
 }
 
 static void
-reply_page(struct mgmt_list *l, const char *page)
+reply_page(struct mgmt_list *l, struct mgmt_ctx *ctx)
 {
-	struct mgmt_ctx *ctx = l->ctx;
 	struct mgmt_page pg;
-	const char      *ureg = mgmt_target_param(&ctx->t, "use_regex");
+	const char      *ureg = l->p_regex;
 	const char      *error;
 	char             reason[256];
 	struct mgmt_buf  items = { 0 };
 	size_t           nf = 0, start, nitems = 0;
 
-	if (mgmt_page_parse(&pg, page, mgmt_target_param(&ctx->t, "page_size"),
-	                    mgmt_target_param(&ctx->t, "name"), ureg && strcmp(ureg, "true") == 0,
+	if (mgmt_page_parse(&pg, l->p_page, l->p_size, l->p_name, ureg && strcmp(ureg, "true") == 0,
 	                    &error, reason, sizeof(reason)) != 0) {
 		mgmt_reply_error(ctx, 400, error, reason);
 		return;
@@ -353,15 +483,20 @@ reply_page(struct mgmt_list *l, const char *page)
 	mgmt_buf_free(&items);
 }
 
-void
-mgmt_list_reply(struct mgmt_list *l, bool pageable)
+static char *
+dup_param(const struct mgmt_ctx *ctx, const char *name)
 {
-	struct mgmt_ctx *ctx = l->ctx;
-	const char      *page = mgmt_target_param(&ctx->t, "page");
+	const char *v = mgmt_target_param(&ctx->t, name);
 
-	sort_items(l);
-	if (pageable && page) {
-		reply_page(l, page);
+	return v ? xstrndup(v, strlen(v)) : NULL;
+}
+
+/* The reply, once the snapshot is complete and sorted; takes l. */
+static void
+reply(struct mgmt_list *l, struct mgmt_ctx *ctx)
+{
+	if (l->pageable && l->p_page) {
+		reply_page(l, ctx);
 		list_free(l);
 		return;
 	}
@@ -377,4 +512,71 @@ mgmt_list_reply(struct mgmt_list *l, bool pageable)
 	ctx->resp->stream.more = list_more;
 	ctx->resp->stream.release = list_free;
 	ctx->resp->stream.st = l;
+}
+
+enum { PHASE_COLLECT, PHASE_SORT };
+
+/* A deferred listing's work for this loop turn. */
+static bool
+list_step(void *st, struct mgmt_resp *resp)
+{
+	struct mgmt_list *l = st;
+	struct mgmt_ctx   ctx;
+	struct timespec   t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (l->phase == PHASE_COLLECT) {
+		for (;;) {
+			if (collect(l, 256)) {
+				l->phase = PHASE_SORT;
+				break;
+			}
+			if (elapsed_ns(&t0) >= LIST_SLICE_NS)
+				return false;
+		}
+	}
+	if (!sort_step(l, &t0))
+		return false;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.resp = resp;
+	reply(l, &ctx);
+	return true;
+}
+
+/* The client went before the listing was ready. */
+static void
+list_step_release(void *st)
+{
+	list_free(st);
+}
+
+void
+mgmt_list_reply(struct mgmt_list *l, bool pageable)
+{
+	struct mgmt_ctx *ctx = l->ctx;
+	size_t           total = l->n;
+
+	l->pageable = pageable;
+	l->p_page = dup_param(ctx, "page");
+	l->p_size = dup_param(ctx, "page_size");
+	l->p_name = dup_param(ctx, "name");
+	l->p_regex = dup_param(ctx, "use_regex");
+	for (size_t i = 0; i < l->nvh; i++) {
+		struct vhost *vh = broker_vhost(amqp_cstr(l->vhosts[i]));
+		if (vh)
+			total += l->ops->map(vh)->count;
+	}
+	if (total < LIST_DEFER_MIN || ctx->req == NULL) {
+		collect(l, SIZE_MAX);
+		sort_items(l);
+		reply(l, ctx);
+		return;
+	}
+	/* a big listing: collected and sorted over several turns, then the reply */
+	l->ctx = NULL;
+	l->phase = PHASE_COLLECT;
+	ctx->resp->defer.step = list_step;
+	ctx->resp->defer.release = list_step_release;
+	ctx->resp->defer.st = l;
+	ctx->handled = true;
 }

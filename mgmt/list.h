@@ -1,10 +1,12 @@
 /*
  * Large listings (queues, exchanges) without a JSON tree per row and
- * without blocking the loop: one cheap pass snapshots each object's vhost,
+ * without blocking the loop: a cheap pass snapshots each object's vhost,
  * name and sort key; the snapshot is sorted, filtered and paginated as
  * mgmt_reply_list() would; rows are then written as text by the kind's
  * writer, looking each object up again by name (skipping ones deleted in
- * the meantime), a slice per loop turn through a streamed response.
+ * the meantime), a slice per loop turn through a streamed response.  A
+ * large listing is also collected and sorted in slices, before its reply
+ * starts (a deferred response).
  */
 #ifndef MGMT_LIST_H
 #define MGMT_LIST_H
@@ -27,6 +29,8 @@ struct mgmt_list_ops {
 	 * 2 boolean) and *num, or -1 if field is not one of these.
 	 */
 	int     (*key)(void *obj, const char *field, int *rank, double *num);
+	/* The vhost's map of these objects (name -> object), for mgmt_list_add_vhost. */
+	struct hmap *(*map)(struct vhost *vh);
 };
 
 struct mgmt_list;
@@ -35,7 +39,16 @@ struct mgmt_list;
 struct mgmt_list *mgmt_list_new(struct mgmt_ctx *ctx, const struct mgmt_list_ops *ops);
 /* Snapshot one object; obj is only used during this call. */
 void mgmt_list_add(struct mgmt_list *l, const char *vhost, struct amqp_bytes name, void *obj);
-/* Sort, paginate (when pageable and ?page=) and reply; takes l. */
+/*
+ * Snapshot every object of a vhost (ops->map): at once when the listing is
+ * small, else a slice per loop turn after mgmt_list_reply().
+ */
+void mgmt_list_add_vhost(struct mgmt_list *l, struct vhost *vh);
+/*
+ * Sort, paginate (when pageable and ?page=) and reply; takes l.  A large
+ * listing is collected and sorted a slice per loop turn (a deferred
+ * response), so 100,000 queues never hold the loop for long.
+ */
 void mgmt_list_reply(struct mgmt_list *l, bool pageable);
 
 #endif
