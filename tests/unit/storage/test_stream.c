@@ -800,6 +800,21 @@ START_TEST(stream_memory_per_record)
 	ck_assert_uint_eq(store_stream_index_entries(st), ents);
 	ck_assert_uint_eq(store_stream_next(st), 1000000);
 	ck_assert_uint_eq(store_stream_offset_at(st, 999999) + 4096 > 999999, 1);
+	/* A seek into the middle: a sparse-index block, then a short scan. */
+	{
+		struct store_stream_reader *r;
+		const void                 *p;
+		size_t                      len;
+		int64_t                     ts;
+
+		ck_assert_int_eq(store_stream_reader_open(st, 777777, &r), STORE_OK);
+		ck_assert_int_eq(store_stream_reader_next(r, &p, &len, &off, &ts), STORE_OK);
+		ck_assert_uint_eq(off, 777777);
+		ck_assert_int_eq(ts, 777777);
+		ck_assert_uint_eq(len, sizeof(rec));
+		ck_assert_int_eq(memcmp(p, rec, len), 0);
+		store_stream_reader_close(r);
+	}
 	store_stream_close(st);
 	store_close(s);
 }
