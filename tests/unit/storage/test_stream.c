@@ -770,6 +770,45 @@ START_TEST(stream_bad_index)
 }
 END_TEST
 
+/* A segment file whose header names another offset does not belong: it
+ * is set aside, and the stream goes on from its real last segment. */
+START_TEST(stream_foreign_segment)
+{
+	struct store        *s = open_store(NULL);
+	struct store_stream *st = open_stream(s, 4096);
+	char                *first, *d = sdir(), cmd[8400];
+	uint64_t             k;
+
+	for (k = 0; k < 100; k++)
+		append_k(st, k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	store_stream_close(st);
+	store_close(s);
+	first = seg_path(0);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/00000000000fffff.seg'", first, d);
+	ck_assert_int_eq(system(cmd), 0);
+
+	s = open_store(NULL);
+	st = open_stream(s, 4096);
+	ck_assert_ptr_nonnull(strstr(lg.text, "does not fit the stream"));
+	ck_assert_int_eq(test_count_files(d, ".corrupt"), 1);
+	ck_assert_uint_eq(store_stream_next(st), 100);
+	ck_assert_uint_eq(append_k(st, 100), 100);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	ck_assert_uint_eq(read_all(st, 0, 0), 101);
+	store_stream_close(st);
+	store_close(s);
+	s = open_store(NULL);
+	st = open_stream(s, 4096);
+	ck_assert_uint_eq(store_stream_next(st), 101);
+	ck_assert_uint_eq(read_all(st, 0, 0), 101);
+	store_stream_close(st);
+	store_close(s);
+	free(first);
+	free(d);
+}
+END_TEST
+
 /* A million small records: the index is per block, not per record. */
 START_TEST(stream_memory_per_record)
 {
@@ -969,6 +1008,7 @@ stream_suite(void)
 	tcase_add_test(tc, stream_torn_tail);
 	tcase_add_test(tc, stream_corrupt_record);
 	tcase_add_test(tc, stream_bad_index);
+	tcase_add_test(tc, stream_foreign_segment);
 	tcase_add_test(tc, stream_memory_per_record);
 	tcase_add_test(tc, stream_power_cut_drop);
 	tcase_add_test(tc, stream_power_cut_torn);
