@@ -986,6 +986,55 @@ START_TEST(stream_failed_sync)
 }
 END_TEST
 
+/* The disk fills up in the middle of appends: the store fails, readers
+ * still read what was committed, and once there is room again the reset
+ * rolls back to it and appends go on from there. */
+START_TEST(stream_disk_full)
+{
+	struct store        *s = open_store(&faultfs_ops);
+	struct store_stream *st = open_stream(s, 8192);
+	uint64_t             k, committed;
+	int                  rc = STORE_OK;
+
+	store_set_buffer_size(s, 4096);
+	for (k = 0; k < 200; k++)
+		append_k(st, k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	faultfs.space = 30000;
+	for (k = 200; k < 100000 && rc == STORE_OK; k++) {
+		uint8_t  buf[1024];
+		uint64_t off;
+
+		test_rec_fill(k, buf, test_rec_len(k));
+		rc = store_stream_append(st, 1000 + 10 * (int64_t)k, buf, test_rec_len(k), &off);
+		if (rc == STORE_OK && k % 50 == 0)
+			rc = store_sync(s);
+	}
+	ck_assert_int_eq(rc, STORE_ENOSPC);
+	ck_assert(store_failed(s));
+	committed = store_stream_committed(st);
+	ck_assert_uint_ge(committed, 200);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed);
+	ck_assert_int_eq(store_reset_failure(s), STORE_ENOSPC);   /* still full */
+	faultfs.space = -1;
+	ck_assert_int_eq(store_reset_failure(s), STORE_OK);
+	ck_assert_uint_eq(store_stream_next(st), committed);
+	for (k = committed; k < committed + 300; k++)
+		ck_assert_uint_eq(append_k(st, k), k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed + 300);
+	store_stream_close(st);
+	store_close(s);
+
+	s = open_store(NULL);
+	st = open_stream(s, 8192);
+	ck_assert_uint_eq(store_stream_next(st), committed + 300);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed + 300);
+	store_stream_close(st);
+	store_close(s);
+}
+END_TEST
+
 Suite *
 stream_suite(void)
 {
@@ -1013,6 +1062,7 @@ stream_suite(void)
 	tcase_add_test(tc, stream_power_cut_drop);
 	tcase_add_test(tc, stream_power_cut_torn);
 	tcase_add_test(tc, stream_failed_sync);
+	tcase_add_test(tc, stream_disk_full);
 	suite_add_tcase(su, tc);
 	return su;
 }
