@@ -984,10 +984,15 @@ stream_load(struct store_stream *st)
 		struct sseg *last = st->segs[st->nsegs - 1];
 
 		st->next_off = last->base + last->count;
-		last->sealed = false;   /* seg_scan left its fd open */
-		s->ops->unlink(last->xpath);   /* a stale .idx, if it was sealed */
-		if (last->count > 0 && last->max_ts > st->newest_ts)
-			st->newest_ts = last->max_ts;
+		if (last->f.fd >= 0) {
+			/* Read in full (seg_scan left its fd open): it takes
+			 * appends again, and a .idx of it would be stale. */
+			last->sealed = false;
+			s->ops->unlink(last->xpath);
+		}   /* else the last one was set aside: this one stays sealed */
+		for (i = 0; i < st->nsegs; i++)
+			if (st->segs[i]->count > 0 && st->segs[i]->max_ts > st->newest_ts)
+				st->newest_ts = st->segs[i]->max_ts;
 	}
 	st->committed = st->next_off;
 	return STORE_OK;
@@ -1308,7 +1313,7 @@ store_stream_retain(struct store_stream *st, int64_t now_ms)
 		uint64_t     size = seg->f.size + seg->xsize;
 		bool         too_big = st->max_bytes > 0 && total > st->max_bytes;
 		bool         too_old = st->max_age > 0 && seg->count > 0 &&
-		    seg->max_ts < now_ms - st->max_age;
+		    now_ms > INT64_MIN + st->max_age && seg->max_ts < now_ms - st->max_age;
 
 		if ((!too_big && !too_old) || !retainable(st, seg))
 			break;

@@ -770,6 +770,45 @@ START_TEST(stream_bad_index)
 }
 END_TEST
 
+/* A segment file whose header names another offset does not belong: it
+ * is set aside, and the stream goes on from its real last segment. */
+START_TEST(stream_foreign_segment)
+{
+	struct store        *s = open_store(NULL);
+	struct store_stream *st = open_stream(s, 4096);
+	char                *first, *d = sdir(), cmd[8400];
+	uint64_t             k;
+
+	for (k = 0; k < 100; k++)
+		append_k(st, k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	store_stream_close(st);
+	store_close(s);
+	first = seg_path(0);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/00000000000fffff.seg'", first, d);
+	ck_assert_int_eq(system(cmd), 0);
+
+	s = open_store(NULL);
+	st = open_stream(s, 4096);
+	ck_assert_ptr_nonnull(strstr(lg.text, "does not fit the stream"));
+	ck_assert_int_eq(test_count_files(d, ".corrupt"), 1);
+	ck_assert_uint_eq(store_stream_next(st), 100);
+	ck_assert_uint_eq(append_k(st, 100), 100);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	ck_assert_uint_eq(read_all(st, 0, 0), 101);
+	store_stream_close(st);
+	store_close(s);
+	s = open_store(NULL);
+	st = open_stream(s, 4096);
+	ck_assert_uint_eq(store_stream_next(st), 101);
+	ck_assert_uint_eq(read_all(st, 0, 0), 101);
+	store_stream_close(st);
+	store_close(s);
+	free(first);
+	free(d);
+}
+END_TEST
+
 /* A million small records: the index is per block, not per record. */
 START_TEST(stream_memory_per_record)
 {
@@ -800,6 +839,21 @@ START_TEST(stream_memory_per_record)
 	ck_assert_uint_eq(store_stream_index_entries(st), ents);
 	ck_assert_uint_eq(store_stream_next(st), 1000000);
 	ck_assert_uint_eq(store_stream_offset_at(st, 999999) + 4096 > 999999, 1);
+	/* A seek into the middle: a sparse-index block, then a short scan. */
+	{
+		struct store_stream_reader *r;
+		const void                 *p;
+		size_t                      len;
+		int64_t                     ts;
+
+		ck_assert_int_eq(store_stream_reader_open(st, 777777, &r), STORE_OK);
+		ck_assert_int_eq(store_stream_reader_next(r, &p, &len, &off, &ts), STORE_OK);
+		ck_assert_uint_eq(off, 777777);
+		ck_assert_int_eq(ts, 777777);
+		ck_assert_uint_eq(len, sizeof(rec));
+		ck_assert_int_eq(memcmp(p, rec, len), 0);
+		store_stream_reader_close(r);
+	}
 	store_stream_close(st);
 	store_close(s);
 }
@@ -932,6 +986,55 @@ START_TEST(stream_failed_sync)
 }
 END_TEST
 
+/* The disk fills up in the middle of appends: the store fails, readers
+ * still read what was committed, and once there is room again the reset
+ * rolls back to it and appends go on from there. */
+START_TEST(stream_disk_full)
+{
+	struct store        *s = open_store(&faultfs_ops);
+	struct store_stream *st = open_stream(s, 8192);
+	uint64_t             k, committed;
+	int                  rc = STORE_OK;
+
+	store_set_buffer_size(s, 4096);
+	for (k = 0; k < 200; k++)
+		append_k(st, k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	faultfs.space = 30000;
+	for (k = 200; k < 100000 && rc == STORE_OK; k++) {
+		uint8_t  buf[1024];
+		uint64_t off;
+
+		test_rec_fill(k, buf, test_rec_len(k));
+		rc = store_stream_append(st, 1000 + 10 * (int64_t)k, buf, test_rec_len(k), &off);
+		if (rc == STORE_OK && k % 50 == 0)
+			rc = store_sync(s);
+	}
+	ck_assert_int_eq(rc, STORE_ENOSPC);
+	ck_assert(store_failed(s));
+	committed = store_stream_committed(st);
+	ck_assert_uint_ge(committed, 200);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed);
+	ck_assert_int_eq(store_reset_failure(s), STORE_ENOSPC);   /* still full */
+	faultfs.space = -1;
+	ck_assert_int_eq(store_reset_failure(s), STORE_OK);
+	ck_assert_uint_eq(store_stream_next(st), committed);
+	for (k = committed; k < committed + 300; k++)
+		ck_assert_uint_eq(append_k(st, k), k);
+	ck_assert_int_eq(store_sync(s), STORE_OK);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed + 300);
+	store_stream_close(st);
+	store_close(s);
+
+	s = open_store(NULL);
+	st = open_stream(s, 8192);
+	ck_assert_uint_eq(store_stream_next(st), committed + 300);
+	ck_assert_uint_eq(read_all(st, 0, 0), committed + 300);
+	store_stream_close(st);
+	store_close(s);
+}
+END_TEST
+
 Suite *
 stream_suite(void)
 {
@@ -954,10 +1057,12 @@ stream_suite(void)
 	tcase_add_test(tc, stream_torn_tail);
 	tcase_add_test(tc, stream_corrupt_record);
 	tcase_add_test(tc, stream_bad_index);
+	tcase_add_test(tc, stream_foreign_segment);
 	tcase_add_test(tc, stream_memory_per_record);
 	tcase_add_test(tc, stream_power_cut_drop);
 	tcase_add_test(tc, stream_power_cut_torn);
 	tcase_add_test(tc, stream_failed_sync);
+	tcase_add_test(tc, stream_disk_full);
 	suite_add_tcase(su, tc);
 	return su;
 }
