@@ -6,11 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mgmt/api.h"
 #include "mgmt/stats.h"
 #include "server/def.h"
 #include "server/inspect.h"
+
+
+/* t (seconds since the epoch) as RabbitMQ writes times: 2026-11-22T06:44:23.176+00:00 */
+static void
+iso_time(double t, char *out, size_t cap)
+{
+	time_t    secs = (time_t)t;
+	struct tm tm;
+	size_t    n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, cap - n, ".%03d+00:00", (int)((t - (double)secs) * 1000.0) % 1000);
+}
 
 static bool
 method_is(const struct mgmt_ctx *ctx, int m)
@@ -36,7 +51,11 @@ conn_json(const struct inspect_conn *c, bool single)
 	json_object_set_new(o, "vhost", json_string(c->vhost));
 	json_object_set_new(o, "user", json_string(c->user));
 	json_object_set_new(o, "user_who_performed_action", json_string(c->user));
-	json_object_set_new(o, "state", json_string(c->state));
+	/* RabbitMQ's states for a publisher held back: "blocked" (an alarm), "flow" */
+	json_object_set_new(o, "state", json_string(c->blocked_reason && c->open ?
+	                                            (strcmp(c->blocked_reason, "flow") == 0 ? "flow" :
+	                                                                                      "blocked") :
+	                                            c->state));
 	json_object_set_new(o, "type", json_string("network"));
 	json_object_set_new(o, "protocol", json_string("AMQP 0-9-1"));
 	json_object_set_new(o, "auth_mechanism",
@@ -82,8 +101,15 @@ conn_json(const struct inspect_conn *c, bool single)
 	}
 	json_decref(ssl_null);
 	/* beyond RabbitMQ: why the connection is blocked, and since when */
-	json_object_set_new(o, "blocked_reason", json_null());
-	json_object_set_new(o, "blocked_since", json_null());
+	if (c->blocked_reason) {
+		char ts[40];
+		iso_time(c->blocked_since, ts, sizeof(ts));
+		json_object_set_new(o, "blocked_reason", json_string(c->blocked_reason));
+		json_object_set_new(o, "blocked_since", json_string(ts));
+	} else {
+		json_object_set_new(o, "blocked_reason", json_null());
+		json_object_set_new(o, "blocked_since", json_null());
+	}
 	return o;
 }
 

@@ -1321,6 +1321,7 @@ read_once(struct conn *c)
 		/* The peer is not reading what we send: stop reading what it sends. */
 		ev_io_stop(loop, &c->rio);
 		c->reading = false;
+		c->flow_at = ev_now(loop);
 	}
 }
 
@@ -1503,11 +1504,30 @@ block(struct conn *c)
 	if (c->blocked || c->state != CONN_OPEN)
 		return;
 	c->blocked = true;
+	c->blocked_at = ev_now(loop);
+	c->blocked_why = strstr(alarm_reason, "memory") ? "memory" : "disk";
 	if (c->cap_blocked) {
 		struct amqp_connection_blocked b = { .reason = amqp_cstr(alarm_reason) };
 		conn_send_method(c, 0, AMQP_CONNECTION_BLOCKED_METHOD, &b);
 	}
 	log_info("<conn %llu> blocked: %s", (unsigned long long)c->id, alarm_reason);
+}
+
+const char *
+conn_blocked_reason(const struct conn *c, double *since)
+{
+	/* ev_now() is the loop's monotonic-ish clock: shift it to the wall clock */
+	double shift = ev_time() - ev_now(loop);
+
+	if (c->blocked) {
+		*since = c->blocked_at + shift;
+		return c->blocked_why;
+	}
+	if (!c->reading && c->tx_pending > TX_READ_STOP && c->state == CONN_OPEN) {
+		*since = c->flow_at + shift;
+		return "flow";
+	}
+	return NULL;
 }
 
 void

@@ -95,6 +95,9 @@ struct conn {
 	bool             cap_auth_failure_close, cap_cancel_notify, cap_blocked;
 	bool             published;  /* has published: blocked by a resource alarm */
 	bool             blocked;    /* blocked: not read until the alarm clears */
+	double           blocked_at; /* ev_now() when it was blocked */
+	const char      *blocked_why; /* "memory" or "disk" (static) */
+	double           flow_at;    /* ev_now() when its input last stopped for output */
 
 	struct list      link;      /* in broker.conns */
 	struct list      exclusive_queues;
@@ -143,6 +146,12 @@ void conn_start_memory_monitor(void);
  * threshold in bytes (0 before the monitor started).
  */
 void conn_alarm_state(bool *mem, bool *disk, uint64_t *mem_limit_bytes);
+/*
+ * Why c is held back, and since when (wall-clock seconds): "memory" or
+ * "disk" (a resource alarm blocked it), "flow" (its peer does not read
+ * what it is sent, so its input waits), or NULL.
+ */
+const char *conn_blocked_reason(const struct conn *c, double *since);
 /* A connection publishes: block it now if an alarm is on. */
 void conn_published(struct conn *c);
 

@@ -104,6 +104,7 @@ inspect_conns(struct inspect_conn **out)
 		r->send_pend = c->tx_pending;
 		snprintf(r->auth_mechanism, sizeof(r->auth_mechanism), "%s", c->auth_mechanism);
 		r->ssl = transport_tls_describe(&c->tp, &r->tls);
+		r->blocked_reason = conn_blocked_reason(c, &r->blocked_since);
 	}
 	return n;
 }

@@ -35,6 +35,8 @@ struct inspect_conn {
 	char     auth_mechanism[16]; /* "PLAIN", "AMQPLAIN", "EXTERNAL"; "" before start-ok */
 	bool     ssl;
 	struct transport_tls_info tls; /* when ssl */
+	const char *blocked_reason; /* "memory", "disk", "flow" or NULL (static) */
+	double   blocked_since;  /* seconds since the epoch */
 };
 
 struct inspect_chan {
