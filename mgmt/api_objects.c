@@ -128,11 +128,13 @@ queue_json(struct queue *q, bool single)
 	uint64_t deliver = q->stat_delivered;
 	mgmt_set_stat(ms, "ack", q->stat_acked, mgmt_stats_queue_rate(q, MGMT_Q_ACK));
 	mgmt_set_stat(ms, "deliver", deliver, mgmt_stats_queue_rate(q, MGMT_Q_DELIVER));
-	mgmt_set_stat(ms, "deliver_get", deliver, mgmt_stats_queue_rate(q, MGMT_Q_DELIVER));
+	mgmt_set_stat(ms, "deliver_get", deliver + q->stat_get + q->stat_get_noack,
+	              mgmt_stats_queue_rate(q, MGMT_Q_DELIVER) + mgmt_stats_queue_rate(q, MGMT_Q_GET) +
+	                      mgmt_stats_queue_rate(q, MGMT_Q_GET_NOACK));
 	mgmt_set_stat(ms, "deliver_no_ack", 0, 0);
-	mgmt_set_stat(ms, "get", 0, 0);
-	mgmt_set_stat(ms, "get_empty", 0, 0);
-	mgmt_set_stat(ms, "get_no_ack", 0, 0);
+	mgmt_set_stat(ms, "get", q->stat_get, mgmt_stats_queue_rate(q, MGMT_Q_GET));
+	mgmt_set_stat(ms, "get_empty", q->stat_get_empty, mgmt_stats_queue_rate(q, MGMT_Q_GET_EMPTY));
+	mgmt_set_stat(ms, "get_no_ack", q->stat_get_noack, mgmt_stats_queue_rate(q, MGMT_Q_GET_NOACK));
 	mgmt_set_stat(ms, "publish", q->stat_published,
 	              mgmt_stats_queue_rate(q, MGMT_Q_PUBLISH));
 	mgmt_set_stat(ms, "redeliver", q->stat_redelivered,
@@ -419,11 +421,15 @@ qf_message_stats(struct mgmt_buf *b, const struct qrow *r)
 	mgmt_buf_add(b, ",", 1);
 	jw_stat(b, "deliver", q->stat_delivered, r->rate[MGMT_Q_DELIVER]);
 	mgmt_buf_add(b, ",", 1);
-	jw_stat(b, "deliver_get", q->stat_delivered, r->rate[MGMT_Q_DELIVER]);
-	mgmt_jw_lit(b, ",\"deliver_no_ack\":0,\"deliver_no_ack_details\":{\"rate\":0.0}"
-	               ",\"get\":0,\"get_details\":{\"rate\":0.0}"
-	               ",\"get_empty\":0,\"get_empty_details\":{\"rate\":0.0}"
-	               ",\"get_no_ack\":0,\"get_no_ack_details\":{\"rate\":0.0},");
+	jw_stat(b, "deliver_get", q->stat_delivered + q->stat_get + q->stat_get_noack,
+	        r->rate[MGMT_Q_DELIVER] + r->rate[MGMT_Q_GET] + r->rate[MGMT_Q_GET_NOACK]);
+	mgmt_jw_lit(b, ",\"deliver_no_ack\":0,\"deliver_no_ack_details\":{\"rate\":0.0},");
+	jw_stat(b, "get", q->stat_get, r->rate[MGMT_Q_GET]);
+	mgmt_buf_add(b, ",", 1);
+	jw_stat(b, "get_empty", q->stat_get_empty, r->rate[MGMT_Q_GET_EMPTY]);
+	mgmt_buf_add(b, ",", 1);
+	jw_stat(b, "get_no_ack", q->stat_get_noack, r->rate[MGMT_Q_GET_NOACK]);
+	mgmt_buf_add(b, ",", 1);
 	jw_stat(b, "publish", q->stat_published, r->rate[MGMT_Q_PUBLISH]);
 	mgmt_buf_add(b, ",", 1);
 	jw_stat(b, "redeliver", q->stat_redelivered, r->rate[MGMT_Q_REDELIVER]);

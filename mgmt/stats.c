@@ -101,8 +101,9 @@ vhost_totals(const char *vhost, bool create)
  */
 #define SLICE_QUEUES 4096
 
-static const int q_totals[MGMT_Q_NSTATS] = { -1, MGMT_T_DELIVER, MGMT_T_ACK,
-	                                     MGMT_T_REDELIVER, -1, -1, -1 };
+static const int q_totals[MGMT_Q_NSTATS] = { -1, MGMT_T_DELIVER, MGMT_T_ACK, MGMT_T_REDELIVER,
+	                                     -1, -1, -1, MGMT_T_GET, MGMT_T_GET_NOACK,
+	                                     MGMT_T_GET_EMPTY };
 
 static struct {
 	bool     active;
@@ -120,7 +121,8 @@ sample_queue(struct queue *q, struct vtotal *vt)
 	double   dt = pass.dt;
 	uint64_t cur[MGMT_Q_NSTATS] = { q->stat_published, q->stat_delivered, q->stat_acked,
 		                        q->stat_redelivered, q->count + q->unacked, q->count,
-		                        q->unacked };
+		                        q->unacked, q->stat_get, q->stat_get_noack,
+		                        q->stat_get_empty };
 
 	/* a queue seen for the first time: its counters so far still count */
 	for (int k = 0; k < MGMT_Q_NSTATS; k++) {

@@ -172,9 +172,10 @@ struct queue {
 	uint32_t          route_mark;
 
 	uint64_t          stat_published, stat_delivered, stat_acked, stat_redelivered;
-	struct queue_rates {      /* kept by the management API's rate sampler */
-		uint64_t prev[8]; /* the counters and gauges at its last tick */
-		float    rate[8]; /* per second over the last interval */
+	uint64_t          stat_get, stat_get_noack, stat_get_empty; /* basic.get */
+	struct queue_rates {       /* kept by the management API's rate sampler */
+		uint64_t prev[10]; /* the counters and gauges at its last tick */
+		float    rate[10]; /* per second over the last interval */
 		uint32_t gen;     /* 0 until the sampler first sees the queue */
 	}                 rates;
 

@@ -1098,6 +1098,7 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 	if (!queue_pop(q, &e)) {
 		static const struct amqp_basic_get_empty ge;
 		conn_send_method(ch->c, ch->id, AMQP_BASIC_GET_EMPTY_METHOD, &ge);
+		q->stat_get_empty++;
 		return;
 	}
 	struct amqp_basic_get_ok g = {
@@ -1111,7 +1112,10 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 	e.deliveries++;
 	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g,
 	                  delivery_props(q, &e, pbuf, sizeof(pbuf)), e.m);
-	q->stat_delivered++;
+	if (m->no_ack)
+		q->stat_get_noack++;
+	else
+		q->stat_get++;
 	if (m->no_ack) {
 		persist_ack(q, e.store_id);
 		msg_unref(e.m);

@@ -318,6 +318,31 @@ class Overview(MgmtCase):
         st, _, cols = api("GET", "/api/nodes?columns=name,type,mem_used")
         self.assertEqual(set(cols[0]), {"name", "type", "mem_used"})
 
+    def test_blocked_reason_and_since(self):
+        """Beyond RabbitMQ: a connection says why it is blocked and since
+        when (and its state is "blocked", as RabbitMQ's).  Warren only."""
+        from helpers import OwnBroker
+        import datetime
+        b = OwnBroker(self, "vm_memory_high_watermark.absolute = 1000000\n", mgmt=True)
+        conn = b.connect()
+        ch = conn.channel()
+        ch.queue_declare("blocked-q")
+        before = datetime.datetime.now(datetime.timezone.utc)
+        ch.basic_publish("", "blocked-q", b"x")  # the alarm blocks it after this message
+        conn.process_data_events(time_limit=0.5)
+        def blocked():
+            st, _, cs = api("GET", "/api/connections", port=b.mgmt_port)
+            return [c for c in cs if c.get("blocked_reason")]
+        cs = eventually(blocked)
+        self.assertEqual(len(cs), 1)
+        c = cs[0]
+        self.assertEqual(c["blocked_reason"], "memory")
+        self.assertEqual(c["state"], "blocked")
+        since = datetime.datetime.fromisoformat(c["blocked_since"])
+        self.assertLess(abs((since - before).total_seconds()), 10)
+        st, _, one = api("GET", "/api/connections/" + q(c["name"]), port=b.mgmt_port)
+        self.assertEqual(one["blocked_reason"], "memory")
+
     def test_issue_9_nodes_report_the_alarms_the_broker_enforces(self):
         """mem_limit, disk_free_limit and both alarms are the ones that
         block publishers (the console's overview draws them), not fixed
@@ -511,6 +536,30 @@ class Queues(MgmtCase):
         self.assertEqual(bs, [{"source": "", "vhost": "/", "destination": name,
                                "destination_type": "queue", "routing_key": name,
                                "arguments": {}, "properties_key": name}])
+
+    def test_get_counters(self):
+        name = self.http_queue()
+        ch = self.channel()
+        ch.confirm_delivery()
+        for i in range(3):
+            ch.basic_publish("", name, b"m")
+        m = ch.basic_get(name)[0]
+        ch.basic_ack(m.delivery_tag)
+        ch.basic_get(name, auto_ack=True)
+        ch.basic_get(name, auto_ack=True)
+        self.assertIsNone(ch.basic_get(name)[0])
+
+        def stats():
+            ms = api("GET", "/api/queues/%2F/" + q(name))[2].get("message_stats") or {}
+            return ms if ms.get("get_no_ack") == 2 else None
+        ms = eventually(stats)
+        self.assertIsNotNone(ms)
+        self.assertEqual(ms["get"], 1)
+        # RabbitMQ 3.10 counts an empty get on the channel only (0 here); warren on the queue too
+        self.assertEqual(ms["get_empty"], 1 if is_warren() else 0)
+        self.assertEqual(ms["deliver_get"], 3)
+        self.assertRate(ms, "get")
+        self.assertRate(ms, "get_no_ack")
 
     def test_consumer_details(self):
         name = self.http_queue()
