@@ -301,6 +301,36 @@ class ReadTests(StreamCase):
         self.assertEqual(info["arguments"], S)
 
 
+@unittest.skipUnless(MGMT_PORT, "needs the management API")
+class DefinitionsTests(StreamCase):
+
+    def test_types_import_and_export(self):
+        qq, ss = uname("qq"), uname("s")
+        self.track_queue(qq)
+        self.track_queue(ss)
+        defs = {"queues": [
+            {"name": qq, "vhost": "/", "durable": True, "auto_delete": False,
+             "arguments": {"x-queue-type": "quorum", "x-delivery-limit": 3}},
+            {"name": ss, "vhost": "/", "durable": True, "auto_delete": False,
+             "arguments": {"x-queue-type": "stream", "x-max-age": "1D"}}]}
+        req = urllib.request.Request("http://%s:%s/api/definitions" % (HOST, MGMT_PORT),
+                                     data=json.dumps(defs).encode(), method="POST")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertIn(r.status, (200, 204))
+        self.assertEqual(mgmt_get("/api/queues/%2F/" + qq)["type"], "quorum")
+        self.assertEqual(mgmt_get("/api/queues/%2F/" + ss)["type"], "stream")
+        out = {q["name"]: q for q in mgmt_get("/api/definitions")["queues"]}
+        self.assertEqual(out[qq]["arguments"], {"x-queue-type": "quorum", "x-delivery-limit": 3})
+        self.assertEqual(out[ss]["arguments"], {"x-queue-type": "stream", "x-max-age": "1D"})
+        # and they behave as their type
+        ch = self.channel()
+        self.assertConnectionClosed(
+            540, "NOT_IMPLEMENTED - basic.get not supported by stream queues %s" % self.what(ss),
+            ch.basic_get, ss)
+
+
 class RestartTests(StreamCase):
     """warren-only here: a stream survives kill -9 and readers start where they asked."""
 
