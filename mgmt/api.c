@@ -408,13 +408,15 @@ message_stats_from_totals(json_t *ms, const struct mgmt_totals *t, bool overview
 		mgmt_set_stat(ms, "disk_reads", 0, 0);
 		mgmt_set_stat(ms, "disk_writes", 0, 0);
 	}
-	mgmt_set_stat(ms, "drop_unroutable", 0, 0);
+	mgmt_set_stat(ms, "drop_unroutable", t->v[MGMT_T_DROP_UNROUTABLE],
+	              t->rate[MGMT_T_DROP_UNROUTABLE]);
 	mgmt_set_stat(ms, "get", t->v[MGMT_T_GET], t->rate[MGMT_T_GET]);
 	mgmt_set_stat(ms, "get_empty", t->v[MGMT_T_GET_EMPTY], t->rate[MGMT_T_GET_EMPTY]);
 	mgmt_set_stat(ms, "get_no_ack", t->v[MGMT_T_GET_NOACK], t->rate[MGMT_T_GET_NOACK]);
 	mgmt_set_stat(ms, "publish", t->v[MGMT_T_PUBLISH], t->rate[MGMT_T_PUBLISH]);
 	mgmt_set_stat(ms, "redeliver", t->v[MGMT_T_REDELIVER], t->rate[MGMT_T_REDELIVER]);
-	mgmt_set_stat(ms, "return_unroutable", 0, 0);
+	mgmt_set_stat(ms, "return_unroutable", t->v[MGMT_T_RETURN_UNROUTABLE],
+	              t->rate[MGMT_T_RETURN_UNROUTABLE]);
 }
 
 /* Totals as this user may see them. */

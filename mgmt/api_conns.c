@@ -210,8 +210,10 @@ chan_json(const struct inspect_chan *c, bool single)
 			mgmt_set_stat(ms, "publish", c->stat_publish,
 			              mgmt_stats_chan_rate(c->conn_id, c->number, MGMT_CH_PUBLISH));
 			mgmt_set_stat(ms, "confirm", 0, 0);
-			mgmt_set_stat(ms, "drop_unroutable", 0, 0);
-			mgmt_set_stat(ms, "return_unroutable", 0, 0);
+			mgmt_set_stat(ms, "drop_unroutable", c->stat_drop,
+			              mgmt_stats_chan_rate(c->conn_id, c->number, MGMT_CH_DROP));
+			mgmt_set_stat(ms, "return_unroutable", c->stat_return,
+			              mgmt_stats_chan_rate(c->conn_id, c->number, MGMT_CH_RETURN));
 		}
 		if (c->stat_deliver || c->stat_ack) {
 			double dr = mgmt_stats_chan_rate(c->conn_id, c->number, MGMT_CH_DELIVER);

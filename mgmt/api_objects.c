@@ -107,7 +107,9 @@ queue_json(struct queue *q, bool single)
 	json_object_set_new(o, "messages_ready_ram", json_integer((json_int_t)q->count));
 	json_object_set_new(o, "messages_unacknowledged_ram", json_integer((json_int_t)q->unacked));
 	json_object_set_new(o, "messages_paged_out", json_integer(0));
-	json_object_set_new(o, "head_message_timestamp", json_null());
+	uint64_t hts;
+	json_object_set_new(o, "head_message_timestamp",
+	                    queue_head_timestamp(q, &hts) ? json_integer((json_int_t)hts) : json_null());
 	json_object_set_new(o, "recoverable_slaves", json_null());
 	if (q->type != QUEUE_CLASSIC) {
 		/* one node: it leads, it is the only member, and it is online */
@@ -392,6 +394,18 @@ qf_null(struct mgmt_buf *b, const struct qrow *r)
 }
 
 static bool
+qf_head_timestamp(struct mgmt_buf *b, const struct qrow *r)
+{
+	uint64_t ts;
+
+	if (queue_head_timestamp(r->q, &ts))
+		mgmt_jw_int(b, (int64_t)ts);
+	else
+		mgmt_jw_lit(b, "null");
+	return true;
+}
+
+static bool
 qf_messages_ram(struct mgmt_buf *b, const struct qrow *r)
 {
 	mgmt_jw_int(b, (int64_t)(r->q->count + r->q->unacked));
@@ -489,7 +503,7 @@ static const struct qfield {
 	{ "messages_ready_ram", qf_messages_ready },
 	{ "messages_unacknowledged_ram", qf_messages_unacknowledged },
 	{ "messages_paged_out", qf_zero },
-	{ "head_message_timestamp", qf_null },
+	{ "head_message_timestamp", qf_head_timestamp },
 	{ "recoverable_slaves", qf_null },
 	{ "message_stats", qf_message_stats },
 	{ "owner_pid_details", qf_owner_pid_details },
@@ -1016,6 +1030,15 @@ exchange_json(struct exchange *x, bool single)
 	snprintf(xname, sizeof(xname), "%.*s", (int)x->name.len, (const char *)x->name.ptr);
 	const struct policy *pol = policy_match(x->vh->name, xname, false, NULL, false);
 	json_object_set_new(o, "policy", pol ? json_string(pol->name) : json_null());
+	if (x->stat_in) {
+		/* as RabbitMQ: only once messages went through it */
+		json_t *ms = json_object();
+		bool    seen = x->rates.gen != 0;
+		mgmt_set_stat(ms, "publish_in", x->stat_in, seen ? (double)x->rates.rate[0] : 0.0);
+		if (x->stat_out)
+			mgmt_set_stat(ms, "publish_out", x->stat_out, seen ? (double)x->rates.rate[1] : 0.0);
+		json_object_set_new(o, "message_stats", ms);
+	}
 	if (single) {
 		json_object_set_new(o, "incoming", json_array());
 		json_object_set_new(o, "outgoing", json_array());

@@ -232,7 +232,8 @@ mgmt_stats_sample(void)
 static void
 pass_end(void)
 {
-	static const int ch_totals[MGMT_CH_NSTATS] = { MGMT_T_PUBLISH, -1, -1 };
+	static const int ch_totals[MGMT_CH_NSTATS] = { MGMT_T_PUBLISH, -1, -1, MGMT_T_RETURN_UNROUTABLE,
+		                                       MGMT_T_DROP_UNROUTABLE };
 	static const int c_totals[MGMT_C_NSTATS] = { MGMT_T_RECV_OCT, MGMT_T_SEND_OCT };
 	double             dt = pass.dt;
 	size_t             i;
@@ -240,6 +241,24 @@ pass_end(void)
 	char               key[600];
 
 	pass.active = false;
+	/* exchanges: few next to queues, sampled in one go */
+	for (i = 0; i < pass.nvh; i++) {
+		struct vhost      *vh = broker_vhost(amqp_cstr(pass.vhosts[i]));
+		struct hmap_entry *xe;
+		size_t             j;
+		for (xe = vh ? hmap_first(&vh->exchanges, &j) : NULL; xe;
+		     xe = hmap_next(&vh->exchanges, &j, xe)) {
+			struct exchange *x = xe->val;
+			uint64_t         cur[2] = { x->stat_in, x->stat_out };
+			bool             fresh = x->rates.gen == 0;
+			for (int k = 0; k < 2; k++) {
+				x->rates.rate[k] = fresh || dt <= 0 ? 0.0f :
+				                   (float)round1(((double)cur[k] - (double)x->rates.prev[k]) / dt);
+				x->rates.prev[k] = cur[k];
+			}
+			x->rates.gen = gen;
+		}
+	}
 	for (i = 0; i < pass.nvh; i++)
 		free(pass.vhosts[i]);
 	free(pass.vhosts);
@@ -287,12 +306,17 @@ pass_end(void)
 		if (fresh)
 			s = get_sample(key, (size_t)kl, true);
 		uint64_t cur[MGMT_CH_NSTATS] = { chans[i].stat_publish, chans[i].stat_deliver,
-			                         chans[i].stat_ack };
+			                         chans[i].stat_ack, chans[i].stat_return,
+			                         chans[i].stat_drop };
 		struct mgmt_totals *vt = chans[i].vhost[0] ? vhost_totals(chans[i].vhost, true) : NULL;
 		if (fresh) {
-			totals.v[MGMT_T_PUBLISH] += cur[MGMT_CH_PUBLISH];
-			if (vt)
-				vt->v[MGMT_T_PUBLISH] += cur[MGMT_CH_PUBLISH];
+			for (int k = 0; k < MGMT_CH_NSTATS; k++) {
+				if (ch_totals[k] < 0)
+					continue;
+				totals.v[ch_totals[k]] += cur[k];
+				if (vt)
+					vt->v[ch_totals[k]] += cur[k];
+			}
 		}
 		update(s, cur, MGMT_CH_NSTATS, dt, fresh, fresh ? NULL : ch_totals, vt);
 	}

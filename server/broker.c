@@ -295,6 +295,9 @@ broker_route(struct exchange *x, struct msg *m, bool *refused)
 	    (props.flags & AMQP_PROP_HEADERS))
 		headers = props.headers;
 	size_t n = exchange_route(x, m, headers, &broker.route_buf, &broker.route_cap);
+	x->stat_in++;
+	if (n)
+		x->stat_out++;
 	/* queue_push may dead-letter, which routes again: work on a copy */
 	targets = n <= 16 ? local : xmalloc(n * sizeof(*targets));
 	if (n)

@@ -80,6 +80,12 @@ struct exchange {
 	struct topic_trie *trie;          /* topic */
 	struct amqp_bytes  pol_ae;        /* owned: alternate-exchange set by a policy */
 	uint32_t           route_mark;
+	uint64_t           stat_in, stat_out; /* messages published to it, and routed on */
+	struct {                          /* kept by the management API's rate sampler */
+		uint64_t prev[2];
+		float    rate[2];
+		uint32_t gen;
+	}                  rates;
 };
 
 struct qentry {
@@ -330,6 +336,8 @@ void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uin
 void queue_discard(struct queue *q, struct qentry *e, const char *reason);
 /* The message of a ready entry, read back if it is paged out: a new reference, or NULL. */
 struct msg *queue_peek_msg(struct queue *q, const struct qentry *e);
+/* The timestamp property of the next message to deliver, if it has one and is in memory. */
+bool queue_head_timestamp(struct queue *q, uint64_t *ts);
 /* Should a queue keep the next message's body in memory? */
 bool queue_keeps_bodies(const struct queue *q);
 /* Put a delivered message back at its original place, redelivered. */

@@ -1454,8 +1454,12 @@ route_message(struct chan *ch, struct msg *m, bool mandatory)
 		if (refused)
 			rejected = -1;
 	}
-	if (n == 0 && mandatory)
+	if (n == 0 && mandatory) {
 		publish_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
+		ch->stat_return++;
+	} else if (n == 0) {
+		ch->stat_drop++;
+	}
 	return rejected;
 }
 

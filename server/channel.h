@@ -97,6 +97,7 @@ struct chan {
 	size_t            route_cap;
 
 	uint64_t          stat_publish, stat_deliver, stat_ack;
+	uint64_t          stat_return, stat_drop; /* unroutable publishes: returned, dropped */
 };
 
 struct chan *chan_new(struct conn *c, uint16_t id);

@@ -161,6 +161,8 @@ inspect_chans(struct inspect_chan **out)
 			r->stat_publish = ch->stat_publish;
 			r->stat_deliver = ch->stat_deliver;
 			r->stat_ack = ch->stat_ack;
+			r->stat_return = ch->stat_return;
+			r->stat_drop = ch->stat_drop;
 		}
 	}
 	return n;

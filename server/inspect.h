@@ -52,7 +52,7 @@ struct inspect_chan {
 	uint32_t consumer_count;
 	uint32_t prefetch_count, global_prefetch_count;
 	uint64_t messages_unacknowledged, messages_unconfirmed, messages_uncommitted;
-	uint64_t stat_publish, stat_deliver, stat_ack;
+	uint64_t stat_publish, stat_deliver, stat_ack, stat_return, stat_drop;
 };
 
 struct inspect_consumer {

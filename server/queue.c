@@ -132,6 +132,20 @@ queue_peek_msg(struct queue *q, const struct qentry *e)
 	return e->m ? msg_ref(e->m) : persist_load(q, e->store_id);
 }
 
+bool
+queue_head_timestamp(struct queue *q, uint64_t *ts)
+{
+	struct qring           *r = q->type == QUEUE_STREAM ? NULL : head_ring(q);
+	struct amqp_basic_props p;
+
+	/* as RabbitMQ: only a head message in memory (paged in) shows its timestamp */
+	if (r == NULL || at(r, 0)->m == NULL || amqp_props_decode(msg_props(at(r, 0)->m), &p) != 0 ||
+	    !(p.flags & AMQP_PROP_TIMESTAMP))
+		return false;
+	*ts = p.timestamp;
+	return true;
+}
+
 /* A paged-out entry leaving the queue: read its message back if it is needed. */
 static bool
 page_in(struct queue *q, struct qentry *e)

@@ -537,6 +537,27 @@ class Queues(MgmtCase):
                                "destination_type": "queue", "routing_key": name,
                                "arguments": {}, "properties_key": name}])
 
+    def test_head_message_timestamp(self):
+        name = self.http_queue()
+        ch = self.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("", name, b"a", pika.BasicProperties(timestamp=1700000000))
+        ch.basic_publish("", name, b"b", pika.BasicProperties(timestamp=1700000100))
+        info = eventually(lambda: (lambda d: d if d.get("head_message_timestamp") else None)(
+            api("GET", "/api/queues/%2F/" + q(name))[2]))
+        self.assertEqual(info["head_message_timestamp"], 1700000000)
+        ch.basic_get(name, auto_ack=True)
+        info = eventually(lambda: (lambda d: d if d.get("head_message_timestamp") == 1700000100
+                                   else None)(api("GET", "/api/queues/%2F/" + q(name))[2]))
+        self.assertIsNotNone(info)
+        rows = api("GET", "/api/queues/%2F?columns=name,head_message_timestamp")[2]
+        self.assertIn({"name": name, "head_message_timestamp": 1700000100}, rows)
+        ch.basic_get(name, auto_ack=True)
+        info = eventually(lambda: (lambda d: d if "head_message_timestamp" in d and
+                                   d["head_message_timestamp"] is None else None)(
+            api("GET", "/api/queues/%2F/" + q(name))[2]))
+        self.assertIsNotNone(info)
+
     def test_get_counters(self):
         name = self.http_queue()
         ch = self.channel()
@@ -790,6 +811,42 @@ class Exchanges(MgmtCase):
         api("POST", "/api/bindings/%2F/e/" + q(x) + "/q/" + q(qn), {})
         self.assertError(api("DELETE", "/api/exchanges/%2F/" + q(x) + "?if-unused=true"), 400,
                          "bad_request", "exchange '%s' in vhost '/' in use" % x)
+
+
+class ExchangeRates(MgmtCase):
+
+    def test_publish_in_out_and_unroutable(self):
+        ch = self.channel()
+        fan = self.exchange(ch, "fanout")
+        direct = self.exchange(ch, "direct")
+        qn = self.queue(ch)
+        ch.queue_bind(qn, fan)
+        ch.confirm_delivery()
+        for _ in range(3):
+            ch.basic_publish(fan, "", b"x")
+        ch.basic_publish(direct, "nowhere", b"y")
+        with self.assertRaises(pika.exceptions.UnroutableError):
+            ch.basic_publish(direct, "nowhere", b"y", mandatory=True)
+
+        def stats(x, want):
+            ms = api("GET", "/api/exchanges/%2F/" + q(x))[2].get("message_stats") or {}
+            return ms if all(ms.get(k) == n for k, n in want.items()) else None
+        ms = eventually(lambda: stats(fan, {"publish_in": 3, "publish_out": 3}))
+        self.assertIsNotNone(ms)
+        self.assertIsInstance(ms["publish_in_details"]["rate"], (int, float))
+        ms = eventually(lambda: stats(direct, {"publish_in": 2}))
+        self.assertIsNotNone(ms)
+        self.assertNotIn("publish_out", ms)  # nothing routed: no key, as RabbitMQ
+
+        def chan():
+            for c in api("GET", "/api/channels")[2]:
+                if (c.get("message_stats") or {}).get("publish") == 5:
+                    return c["message_stats"]
+        ms = eventually(chan)
+        self.assertEqual(ms["return_unroutable"], 1)
+        if is_warren():
+            # RabbitMQ 3.10 leaves drop_unroutable at 0 for a plain unroutable publish
+            self.assertEqual(ms["drop_unroutable"], 1)
 
 
 class Bindings(MgmtCase):
