@@ -57,6 +57,9 @@ struct mgmt_list {
 	                                                  /* when this vhost began */
 	/* deferred: the query parameters (the request is gone) and the sort's state */
 	bool                        pageable;
+	bool                        filtering; /* a page: pg filters names as they are added */
+	struct mgmt_page            pg;
+	size_t                      total;     /* objects seen, filtered or not */
 	char                       *p_page, *p_size, *p_name, *p_regex; /* owned */
 	int                         phase;
 	struct item                *tmp;     /* owned: the merge sort's other half */
@@ -135,6 +138,8 @@ list_free(void *st)
 	for (size_t i = 0; i < l->nvh; i++)
 		free(l->vhosts[i]);
 	free(l->vhosts);
+	if (l->filtering)
+		mgmt_page_free(&l->pg);
 	free(l->tmp);
 	free(l->p_page);
 	free(l->p_size);
@@ -193,6 +198,13 @@ mgmt_list_add(struct mgmt_list *l, const char *vhost, struct amqp_bytes name, vo
 	it->vhost = l->last_vhost_off;
 	it->name = arena_add(l, name.ptr, name.len);
 	it->name_len = name.len;
+	l->total++;
+	if (l->filtering && !mgmt_page_match(&l->pg, l->arena.p + it->name)) {
+		/* filtered out before sorting: the sort and the page see less */
+		l->arena.len = it->name;
+		l->n--;
+		return;
+	}
 	if (l->mode != SORT_FIELD)
 		return;
 	if (strcmp(l->field, "name") == 0) {
@@ -434,31 +446,19 @@ reply_head(struct mgmt_ctx *ctx)
 static void
 reply_page(struct mgmt_list *l, struct mgmt_ctx *ctx)
 {
-	struct mgmt_page pg;
-	const char      *ureg = l->p_regex;
-	const char      *error;
-	char             reason[256];
-	struct mgmt_buf  items = { 0 };
-	size_t           nf = 0, start, nitems = 0;
+	const struct mgmt_page *pg = &l->pg; /* the items were filtered as they came */
+	char                    reason[256];
+	struct mgmt_buf         items = { 0 };
+	size_t                  nf = l->n, start, nitems = 0;
 
-	if (mgmt_page_parse(&pg, l->p_page, l->p_size, l->p_name, ureg && strcmp(ureg, "true") == 0,
-	                    &error, reason, sizeof(reason)) != 0) {
-		mgmt_reply_error(ctx, 400, error, reason);
-		return;
-	}
-	start = (size_t)(pg.page - 1) * (size_t)pg.size;
+	start = (size_t)(pg->page - 1) * (size_t)pg->size;
 	mgmt_buf_add(&items, "", 0);
-	for (size_t i = 0; i < l->n; i++) {
-		if (!mgmt_page_match(&pg, l->arena.p + l->v[i].name))
-			continue;
-		if (nf >= start && nf < start + (size_t)pg.size && write_item(l, &l->v[i], &items))
+	for (size_t i = start; i < nf && i < start + (size_t)pg->size; i++)
+		if (write_item(l, &l->v[i], &items))
 			nitems++;
-		nf++;
-	}
-	mgmt_page_free(&pg);
-	if (start >= nf && pg.page > 1) {
+	if (start >= nf && pg->page > 1) {
 		snprintf(reason, sizeof(reason), "Page out of range, page: %ld page size: %ld, len: %zu",
-		         pg.page, pg.size, nf);
+		         pg->page, pg->size, nf);
 		mgmt_buf_free(&items);
 		mgmt_reply_error(ctx, 400, "page_out_of_range", reason);
 		return;
@@ -472,13 +472,13 @@ reply_page(struct mgmt_list *l, struct mgmt_ctx *ctx)
 	mgmt_jw_lit(b, ",\"items\":[");
 	mgmt_buf_add(b, items.p, items.len);
 	mgmt_jw_lit(b, "],\"page\":");
-	mgmt_jw_int(b, pg.page);
+	mgmt_jw_int(b, pg->page);
 	mgmt_jw_lit(b, ",\"page_count\":");
-	mgmt_jw_int(b, (int64_t)((nf + (size_t)pg.size - 1) / (size_t)pg.size));
+	mgmt_jw_int(b, (int64_t)((nf + (size_t)pg->size - 1) / (size_t)pg->size));
 	mgmt_jw_lit(b, ",\"page_size\":");
-	mgmt_jw_int(b, pg.size);
+	mgmt_jw_int(b, pg->size);
 	mgmt_jw_lit(b, ",\"total_count\":");
-	mgmt_jw_int(b, (int64_t)l->n);
+	mgmt_jw_int(b, (int64_t)l->total);
 	mgmt_buf_add(b, "}", 1);
 	mgmt_buf_free(&items);
 }
@@ -561,6 +561,24 @@ mgmt_list_reply(struct mgmt_list *l, bool pageable)
 	l->p_size = dup_param(ctx, "page_size");
 	l->p_name = dup_param(ctx, "name");
 	l->p_regex = dup_param(ctx, "use_regex");
+	if (pageable && l->p_page) {
+		const char *error;
+		char        reason[256];
+		if (mgmt_page_parse(&l->pg, l->p_page, l->p_size, l->p_name,
+		                    l->p_regex && strcmp(l->p_regex, "true") == 0, &error, reason,
+		                    sizeof(reason)) != 0) {
+			mgmt_reply_error(ctx, 400, error, reason);
+			list_free(l);
+			return;
+		}
+		/* items added before this call were not filtered: filter them now */
+		size_t keep = 0;
+		l->filtering = true;
+		for (size_t i = 0; i < l->n; i++)
+			if (mgmt_page_match(&l->pg, l->arena.p + l->v[i].name))
+				l->v[keep++] = l->v[i];
+		l->n = keep;
+	}
 	for (size_t i = 0; i < l->nvh; i++) {
 		struct vhost *vh = broker_vhost(amqp_cstr(l->vhosts[i]));
 		if (vh)
