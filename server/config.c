@@ -59,9 +59,10 @@
  *                             not supported)
  *   consumer_timeout          0..4294967295 ms; 0 turns the check off
  *   vm_memory_high_watermark.relative   0..1 of the machine's memory (0.4)
- *   vm_memory_high_watermark.absolute   bytes, with a KB/MB/GB suffix; wins
- *                             over relative when set
- *   disk_free_limit.absolute  bytes, with a KB/MB/GB suffix (50MB)
+ *   vm_memory_high_watermark.absolute   bytes, with RabbitMQ's units (k, kiB,
+ *                             M, MiB, G, GiB: powers of 1024; kB, MB, GB:
+ *                             powers of 1000); wins over relative when set
+ *   disk_free_limit.absolute  bytes, with the same units (50MB)
  *   log.console.level         debug info notice warning error critical
  *                             alert emergency none; warren has four
  *                             levels, so notice is warning, critical,
@@ -263,6 +264,50 @@ bad:
 }
 
 /* cuttlefish bytesize: an integer, or one followed by KB, MB or GB (1024-based). */
+/*
+ * A memory or disk amount as RabbitMQ reads one
+ * (rabbit_resource_monitor_misc:parse_information_unit): a number and an
+ * optional unit, k/kiB, M/MiB, G/GiB for powers of 1024, kB, MB, GB for
+ * powers of 1000.
+ */
+static int
+info_size(struct parse *ps, const char *key, const char *val, long long min, long long max,
+          long long *out)
+{
+	static const struct {
+		const char *unit;
+		long long   mult;
+	} units[] = {
+		{ "", 1 },           { "k", 1024LL },        { "kiB", 1024LL },
+		{ "M", 1048576LL },  { "MiB", 1048576LL },   { "G", 1073741824LL },
+		{ "GiB", 1073741824LL }, { "kB", 1000LL },   { "MB", 1000000LL },
+		{ "GB", 1000000000LL },
+	};
+	size_t      n = strspn(val, "0123456789");
+	long long   v = 0;
+	char        digits[32];
+	const char *why;
+
+	if (n == 0 || n >= sizeof(digits))
+		goto bad;
+	memcpy(digits, val, n);
+	digits[n] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(val + n, units[i].unit) != 0)
+			continue;
+		if (config_strtonum(digits, 0, max / units[i].mult, &v, &why) != 0)
+			goto bad;
+		v *= units[i].mult;
+		if (v < min)
+			goto bad;
+		*out = v;
+		return 0;
+	}
+bad:
+	return fail(ps, "%s: expected an amount of bytes with an optional unit (k, kiB, M, MiB, G, "
+	            "GiB: powers of 1024; kB, MB, GB: powers of 1000), got '%s'", key, val);
+}
+
 static int
 bytesize(struct parse *ps, const char *key, const char *val, long long min,
          long long max, long long *out)
@@ -581,13 +626,13 @@ apply(struct parse *ps, struct config *c, const char *key, char **part, int npar
 		return 0;
 	}
 	if (IS("vm_memory_high_watermark.absolute")) {
-		if (bytesize(ps, key, val, 1, LLONG_MAX, &v) != 0)
+		if (info_size(ps, key, val, 1, LLONG_MAX, &v) != 0)
 			return -1;
 		c->mem_absolute = (uint64_t)v;
 		return 0;
 	}
 	if (IS("disk_free_limit.absolute")) {
-		if (bytesize(ps, key, val, 0, LLONG_MAX, &v) != 0)
+		if (info_size(ps, key, val, 0, LLONG_MAX, &v) != 0)
 			return -1;
 		c->disk_free_limit = (uint64_t)v;
 		return 0;

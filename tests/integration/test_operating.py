@@ -189,7 +189,7 @@ class AlarmStatusTests(WarrenTestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.05)
         self.assertRegex(b.read_log(), STAMP + r"vm_memory_high_watermark set\. Memory used:\d+ "
-                                              r"allowed:1048576\n")
+                                              r"allowed:1000000\n")
         ctl = os.path.join(os.path.dirname(WARREN_BIN), "warrenctl")
         p = subprocess.run([ctl, "--socket", os.path.join(b.data_dir, "warren.sock"), "status"],
                            capture_output=True, text=True, timeout=10)

@@ -297,6 +297,41 @@ START_TEST(test_loopback_users_limit)
 }
 END_TEST
 
+/* Memory and disk amounts read as RabbitMQ reads them: kB/MB/GB are powers of 1000. */
+START_TEST(test_information_units)
+{
+	static const struct {
+		const char *line;
+		uint64_t    mem, disk;
+	} ok[] = {
+		{ "vm_memory_high_watermark.absolute = 1000", 1000, 0 },
+		{ "vm_memory_high_watermark.absolute = 2MB", 2000000, 0 },
+		{ "vm_memory_high_watermark.absolute = 2MiB", 2097152, 0 },
+		{ "vm_memory_high_watermark.absolute = 2M", 2097152, 0 },
+		{ "vm_memory_high_watermark.absolute = 3kB", 3000, 0 },
+		{ "vm_memory_high_watermark.absolute = 3kiB", 3072, 0 },
+		{ "vm_memory_high_watermark.absolute = 1GB", 1000000000, 0 },
+		{ "vm_memory_high_watermark.absolute = 1GiB", 1073741824, 0 },
+		{ "disk_free_limit.absolute = 50MB", 0, 50000000 },
+		{ "disk_free_limit.absolute = 1G", 0, 1073741824 },
+	};
+	struct config c;
+	char          err[512];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_int_eq(load(&c, ok[i].line, err, sizeof(err)), 0);
+		if (ok[i].mem)
+			ck_assert_uint_eq(c.mem_absolute, ok[i].mem);
+		if (ok[i].disk)
+			ck_assert_uint_eq(c.disk_free_limit, ok[i].disk);
+		config_free(&c);
+	}
+	load_fails("vm_memory_high_watermark.absolute = 2mb", 1, "an amount of bytes");
+	load_fails("disk_free_limit.absolute = MB", 1, "an amount of bytes");
+	load_fails("disk_free_limit.absolute = 1.5GB", 1, "an amount of bytes");
+}
+END_TEST
+
 START_TEST(test_numbers)
 {
 	static const struct {
@@ -797,6 +832,7 @@ config_suite(void)
 	tcase_add_test(tc, test_loopback_users);
 	tcase_add_test(tc, test_loopback_users_limit);
 	tcase_add_test(tc, test_numbers);
+	tcase_add_test(tc, test_information_units);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_log_file);
 	tcase_add_test(tc, test_syntax);
