@@ -461,14 +461,15 @@ h_overview(struct mgmt_ctx *ctx)
 	json_object_set_new(o, "enable_queue_totals", json_false());
 	message_stats_from_totals(ms, &t, true);
 	json_object_set_new(o, "message_stats", ms);
-	mgmt_set_stat(churn, "channel_closed", 0, 0);
-	mgmt_set_stat(churn, "channel_created", 0, 0);
+	mgmt_set_stat(churn, "channel_closed", t.v[MGMT_T_CHAN_CLOSED], t.rate[MGMT_T_CHAN_CLOSED]);
+	mgmt_set_stat(churn, "channel_created", t.v[MGMT_T_CHAN_CREATED], t.rate[MGMT_T_CHAN_CREATED]);
 	mgmt_set_stat(churn, "connection_closed", t.v[MGMT_T_CONN_CLOSED], t.rate[MGMT_T_CONN_CLOSED]);
 	mgmt_set_stat(churn, "connection_created", t.v[MGMT_T_CONN_CREATED],
 	              t.rate[MGMT_T_CONN_CREATED]);
-	mgmt_set_stat(churn, "queue_created", 0, 0);
-	mgmt_set_stat(churn, "queue_declared", 0, 0);
-	mgmt_set_stat(churn, "queue_deleted", 0, 0);
+	mgmt_set_stat(churn, "queue_created", t.v[MGMT_T_QUEUE_CREATED], t.rate[MGMT_T_QUEUE_CREATED]);
+	mgmt_set_stat(churn, "queue_declared", t.v[MGMT_T_QUEUE_DECLARED],
+	              t.rate[MGMT_T_QUEUE_DECLARED]);
+	mgmt_set_stat(churn, "queue_deleted", t.v[MGMT_T_QUEUE_DELETED], t.rate[MGMT_T_QUEUE_DELETED]);
 	json_object_set_new(o, "churn_rates", churn);
 	uint64_t msgs = 0, ready = 0, unacked = 0;
 	for (e = hmap_first(&broker.vhosts, &i); e; e = hmap_next(&broker.vhosts, &i, e)) {
@@ -699,11 +700,11 @@ node_json(void)
 	json_object_set_new(n, "cluster_links", json_array());
 	mgmt_set_stat(n, "connection_created", t.v[MGMT_T_CONN_CREATED], t.rate[MGMT_T_CONN_CREATED]);
 	mgmt_set_stat(n, "connection_closed", t.v[MGMT_T_CONN_CLOSED], t.rate[MGMT_T_CONN_CLOSED]);
-	mgmt_set_stat(n, "channel_created", 0, 0);
-	mgmt_set_stat(n, "channel_closed", 0, 0);
-	mgmt_set_stat(n, "queue_created", 0, 0);
-	mgmt_set_stat(n, "queue_declared", 0, 0);
-	mgmt_set_stat(n, "queue_deleted", 0, 0);
+	mgmt_set_stat(n, "channel_created", t.v[MGMT_T_CHAN_CREATED], t.rate[MGMT_T_CHAN_CREATED]);
+	mgmt_set_stat(n, "channel_closed", t.v[MGMT_T_CHAN_CLOSED], t.rate[MGMT_T_CHAN_CLOSED]);
+	mgmt_set_stat(n, "queue_created", t.v[MGMT_T_QUEUE_CREATED], t.rate[MGMT_T_QUEUE_CREATED]);
+	mgmt_set_stat(n, "queue_declared", t.v[MGMT_T_QUEUE_DECLARED], t.rate[MGMT_T_QUEUE_DECLARED]);
+	mgmt_set_stat(n, "queue_deleted", t.v[MGMT_T_QUEUE_DELETED], t.rate[MGMT_T_QUEUE_DELETED]);
 	static const char *const io[] = { "io_read_count", "io_read_bytes", "io_write_count",
 		                           "io_write_bytes", "io_sync_count", "io_seek_count",
 		                           "io_reopen_count", "mnesia_ram_tx_count",

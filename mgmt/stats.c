@@ -294,6 +294,11 @@ pass_end(void)
 	}
 	totals.v[MGMT_T_CONN_CREATED] = inspect_conns_opened();
 	totals.v[MGMT_T_CONN_CLOSED] = inspect_conns_opened() - nc;
+	totals.v[MGMT_T_QUEUE_CREATED] = broker.queues_created;
+	totals.v[MGMT_T_QUEUE_DECLARED] = broker.queues_declared;
+	totals.v[MGMT_T_QUEUE_DELETED] = broker.queues_deleted;
+	totals.v[MGMT_T_CHAN_CREATED] = broker.chans_opened;
+	totals.v[MGMT_T_CHAN_CLOSED] = broker.chans_closed;
 	inspect_conns_free(conns, nc);
 
 	struct inspect_chan *chans;

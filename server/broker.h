@@ -215,6 +215,9 @@ struct broker {
 	size_t               route_cap;
 	uint32_t             route_mark;
 	uint64_t             started_at;
+	/* churn, for the management API */
+	uint64_t             queues_created, queues_declared, queues_deleted;
+	uint64_t             chans_opened, chans_closed;
 };
 
 extern struct broker broker;

@@ -40,6 +40,7 @@ chan_new(struct conn *c, uint16_t id)
 {
 	struct chan *ch = xcalloc(1, sizeof(*ch));
 
+	broker.chans_opened++;
 	ch->c = c;
 	ch->id = id;
 	ch->state = CHAN_OPEN;
@@ -442,6 +443,7 @@ chan_release(struct chan *ch)
 void
 chan_free(struct chan *ch)
 {
+	broker.chans_closed++;
 	chan_release(ch);
 	hmap_free(&ch->consumers_by_tag);
 	free(ch->unacked);

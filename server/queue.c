@@ -520,6 +520,7 @@ queue_destroy(struct queue *q)
 	struct list *it, *tmp;
 
 	q->deleted = true;
+	broker.queues_deleted++;
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
 	ev_timer_stop(EV_DEFAULT, &q->expiry_timer);
 	dlx_free(q);
@@ -1032,6 +1033,7 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 			return broker_fail(err, AMQP_NOT_FOUND, "no %s", what);
 		if ((rc = queue_check_access(q, owner, err)) != 0)
 			return rc;
+		broker.queues_declared++;
 		*out = q;
 		return 0;
 	}
@@ -1058,6 +1060,7 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 		    (rc = exchange_args_equivalent(q->args, args, queue_equiv_keys, what, err)) != 0)
 			return rc;
 		queue_touch(q);
+		broker.queues_declared++;
 		*out = q;
 		return 0;
 	}
@@ -1110,6 +1113,8 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 		persist_queue_open(q); /* recovers its messages when the broker starts */
 	}
 	queue_touch(q);
+	broker.queues_created++;
+	broker.queues_declared++;
 	*out = q;
 	return 0;
 }

@@ -813,6 +813,33 @@ class Exchanges(MgmtCase):
                          "bad_request", "exchange '%s' in vhost '/' in use" % x)
 
 
+class Churn(MgmtCase):
+
+    def test_churn_rates_count(self):
+        def churn():
+            return api("GET", "/api/overview")[2]["churn_rates"]
+        before = churn()
+        conn = self.connect()
+        for _ in range(2):
+            conn.channel().close()
+        ch = conn.channel()
+        names = [ch.queue_declare("").method.queue for _ in range(3)]
+        ch.queue_declare(names[0], passive=True)
+        for n in names:
+            ch.queue_delete(n)
+
+        def grown():
+            now = churn()
+            want = {"queue_created": 3, "queue_deleted": 3, "channel_created": 3,
+                    "channel_closed": 2, "queue_declared": 3}
+            return now if all(now[k] - before[k] >= d for k, d in want.items()) else None
+        now = eventually(grown)
+        self.assertIsNotNone(now, (before, churn()))
+        for k in ("queue_created", "queue_deleted", "channel_created", "channel_closed",
+                  "queue_declared", "connection_created", "connection_closed"):
+            self.assertIsInstance(now[k + "_details"]["rate"], (int, float))
+
+
 class ExchangeRates(MgmtCase):
 
     def test_publish_in_out_and_unroutable(self):
