@@ -27,7 +27,7 @@ static struct hmap        samples; /* key -> struct sample */
 struct vtotal {
 	struct mgmt_totals t;
 	uint64_t           prev[MGMT_T_NSTATS];
-	uint64_t           pend[3]; /* messages, ready, unacked: summed by the pass in progress */
+	uint64_t           pend[4]; /* messages, ready, unacked, consumers: summed by the pass */
 };
 
 static struct hmap        vtotals; /* vhost name -> struct vtotal */
@@ -110,7 +110,7 @@ static struct {
 	char   **vhosts; /* owned: the vhosts' names when the pass began */
 	size_t   nvh, vi, bucket;
 	double   dt;
-	uint64_t gauges[3];
+	uint64_t gauges[4];
 } pass;
 static ev_timer slice_w;
 
@@ -139,9 +139,11 @@ sample_queue(struct queue *q, struct vtotal *vt)
 	vt->pend[0] += cur[MGMT_Q_MESSAGES];
 	vt->pend[1] += cur[MGMT_Q_READY];
 	vt->pend[2] += cur[MGMT_Q_UNACKED];
+	vt->pend[3] += q->nconsumers;
 	pass.gauges[0] += cur[MGMT_Q_MESSAGES];
 	pass.gauges[1] += cur[MGMT_Q_READY];
 	pass.gauges[2] += cur[MGMT_Q_UNACKED];
+	pass.gauges[3] += q->nconsumers;
 }
 
 static void
@@ -268,10 +270,12 @@ pass_end(void)
 		t->t.v[MGMT_T_MESSAGES] = t->pend[0];
 		t->t.v[MGMT_T_READY] = t->pend[1];
 		t->t.v[MGMT_T_UNACKED] = t->pend[2];
+		t->t.v[MGMT_T_CONSUMERS] = t->pend[3];
 	}
 	totals.v[MGMT_T_MESSAGES] = pass.gauges[0];
 	totals.v[MGMT_T_READY] = pass.gauges[1];
 	totals.v[MGMT_T_UNACKED] = pass.gauges[2];
+	totals.v[MGMT_T_CONSUMERS] = pass.gauges[3];
 
 	struct inspect_conn *conns;
 	size_t               nc = inspect_conns(&conns);
