@@ -1046,32 +1046,85 @@ exchange_json(struct exchange *x, bool single)
 	return o;
 }
 
+/* Exchange listings go through mgmt_list too: sliced when there are many. */
+static void *
+exchange_row_find(struct vhost *vh, struct amqp_bytes name)
+{
+	return exchange_find(vh, name);
+}
+
+static void
+exchange_row_write(struct mgmt_buf *b, void *obj, char *const *cols, size_t ncols)
+{
+	json_t *o = exchange_json(obj, false);
+
+	if (ncols) {
+		json_t *sub = json_object();
+		for (size_t c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(o, cols[c]);
+			if (v)
+				json_object_set(sub, cols[c], v);
+		}
+		json_decref(o);
+		o = sub;
+	}
+	mgmt_jw_json(b, o);
+	json_decref(o);
+}
+
+static json_t *
+exchange_row_json(void *obj)
+{
+	return exchange_json(obj, false);
+}
+
+static int
+exchange_row_key(void *obj, const char *field, int *rank, double *num)
+{
+	(void)obj;
+	(void)field;
+	(void)rank;
+	(void)num;
+	return -1; /* every sort field through the row's JSON */
+}
+
+static struct hmap *
+exchange_map(struct vhost *vh)
+{
+	return &vh->exchanges;
+}
+
+static const struct mgmt_list_ops exchange_list_ops = {
+	.find = exchange_row_find,
+	.write = exchange_row_write,
+	.json = exchange_row_json,
+	.key = exchange_row_key,
+	.map = exchange_map,
+};
+
 void
 mgmt_h_exchanges(struct mgmt_ctx *ctx)
 {
-	json_t            *a = json_array();
-	size_t             i, j;
-	struct hmap_entry *e, *xe;
+	size_t             i;
+	struct hmap_entry *e;
+	struct mgmt_list  *l;
 
 	if (ctx->t.nsegs == 3) {
 		struct vhost *vh = mgmt_vhost_arg(ctx, 2);
-		if (vh == NULL) {
-			json_decref(a);
+		if (vh == NULL)
 			return;
-		}
-		for (xe = hmap_first(&vh->exchanges, &j); xe; xe = hmap_next(&vh->exchanges, &j, xe))
-			json_array_append_new(a, exchange_json(xe->val, false));
-		mgmt_reply_list(ctx, a, true);
+		l = mgmt_list_new(ctx, &exchange_list_ops);
+		mgmt_list_add_vhost(l, vh);
+		mgmt_list_reply(l, true);
 		return;
 	}
+	l = mgmt_list_new(ctx, &exchange_list_ops);
 	for (e = hmap_first(&broker.vhosts, &i); e; e = hmap_next(&broker.vhosts, &i, e)) {
 		struct vhost *vh = e->val;
-		if (!mgmt_vhost_visible(ctx, vh->name))
-			continue;
-		for (xe = hmap_first(&vh->exchanges, &j); xe; xe = hmap_next(&vh->exchanges, &j, xe))
-			json_array_append_new(a, exchange_json(xe->val, false));
+		if (mgmt_vhost_visible(ctx, vh->name))
+			mgmt_list_add_vhost(l, vh);
 	}
-	mgmt_reply_list(ctx, a, true);
+	mgmt_list_reply(l, true);
 }
 
 static void
