@@ -1068,8 +1068,7 @@ exchange_row_write(struct mgmt_buf *b, void *obj, char *const *cols, size_t ncol
 		json_decref(o);
 		o = sub;
 	}
-	mgmt_jw_json(b, o);
-	json_decref(o);
+	mgmt_jw_json(b, o); /* takes o */
 }
 
 static json_t *
