@@ -302,6 +302,8 @@ struct queue *queue_find(struct vhost *vh, struct amqp_bytes name);
 int  queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durable,
                    bool exclusive, bool auto_delete, struct amqp_bytes args,
                    struct conn *owner, struct queue **out, struct broker_err *err);
+/* Milliseconds since the epoch, as of this loop turn (ev_now). */
+uint64_t        queue_now_ms(void);
 /* The type x-queue-type asks for (classic when absent), and its name. */
 enum queue_type queue_type_of(struct amqp_bytes args);
 const char     *queue_type_name(enum queue_type t);

@@ -28,8 +28,8 @@ queue_find(struct vhost *vh, struct amqp_bytes name)
 	return hmap_get(&vh->queues, name);
 }
 
-static uint64_t
-now_ms(void)
+uint64_t
+queue_now_ms(void)
 {
 	return (uint64_t)(ev_now(EV_DEFAULT) * 1000.0);
 }
@@ -175,7 +175,7 @@ static void dlx_free(struct queue *q);
 static void
 expire_heads(struct queue *q)
 {
-	uint64_t      now = now_ms();
+	uint64_t      now = queue_now_ms();
 	struct qentry e;
 
 	for (int p = q->opts.max_priority; p >= 0; p--) {
@@ -217,7 +217,7 @@ arm_ttl(struct queue *q)
 	ev_timer_stop(EV_DEFAULT, &q->ttl_timer);
 	if (next == 0)
 		return;
-	uint64_t now = now_ms();
+	uint64_t now = queue_now_ms();
 	double   delay = next >= now ? (double)(next - now + 1) / 1000.0 : 0.0;
 	ev_timer_set(&q->ttl_timer, delay, 0.);
 	ev_timer_start(EV_DEFAULT, &q->ttl_timer);
@@ -294,7 +294,7 @@ queue_push(struct queue *q, struct msg *m)
 	}
 	if (m->expiration >= 0 && (ttl < 0 || m->expiration < ttl))
 		ttl = m->expiration;
-	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
+	e->expires_at = ttl >= 0 ? queue_now_ms() + (uint64_t)ttl : 0;
 	r->count++;
 	q->count++;
 	q->bytes += e->size;
@@ -331,7 +331,7 @@ queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t
 	/* The clock of a TTL starts again at recovery. */
 	if (expiration >= 0 && (ttl < 0 || expiration < ttl))
 		ttl = expiration;
-	e->expires_at = ttl >= 0 ? now_ms() + (uint64_t)ttl : 0;
+	e->expires_at = ttl >= 0 ? queue_now_ms() + (uint64_t)ttl : 0;
 	r->count++;
 	q->count++;
 	q->bytes += size;

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -35,15 +34,6 @@ static struct list streams = { &streams, &streams };  /* every open stream queue
 static struct list appended = { &appended, &appended }; /* streams appended since the last sync */
 static ev_timer    retain_w;
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 refresh_count(struct queue *q)
 {
@@ -54,7 +44,7 @@ static void
 retain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct list *it, *tmp;
-	int64_t      now = wall_ms();
+	int64_t      now = (int64_t)queue_now_ms();
 
 	(void)loop;
 	(void)w;
@@ -106,7 +96,7 @@ queue_stream_opened(struct queue *q)
 		ev_timer_start(EV_DEFAULT, &retain_w);
 		ev_unref(EV_DEFAULT); /* the timer alone does not keep the loop running */
 	}
-	store_stream_retain(q->ss, wall_ms());
+	store_stream_retain(q->ss, (int64_t)queue_now_ms());
 	refresh_count(q);
 }
 
@@ -120,7 +110,7 @@ queue_stream_apply_policy(struct queue *q)
 		return;
 	stream_limits(q, &seg, &max_bytes, &max_age);
 	store_stream_set_limits(q->ss, seg, max_bytes, max_age);
-	store_stream_retain(q->ss, wall_ms());
+	store_stream_retain(q->ss, (int64_t)queue_now_ms());
 	refresh_count(q);
 }
 
@@ -145,7 +135,7 @@ queue_stream_push(struct queue *q, struct msg *m)
 {
 	uint64_t off;
 
-	if (q->ss == NULL || persist_stream_append(q, m, wall_ms(), &off) != 0)
+	if (q->ss == NULL || persist_stream_append(q, m, (int64_t)queue_now_ms(), &off) != 0)
 		return -1;
 	q->stat_published++;
 	if (!q->stream_appended) {
@@ -159,7 +149,7 @@ queue_stream_push(struct queue *q, struct msg *m)
 void
 queue_stream_committed(void)
 {
-	int64_t now = wall_ms();
+	int64_t now = (int64_t)queue_now_ms();
 
 	while (!LIST_EMPTY(&appended)) {
 		struct queue *q = container_of(appended.next, struct queue, alink);
@@ -197,7 +187,7 @@ start_offset(struct queue *q, struct amqp_bytes args, uint64_t *off, struct brok
 		else if (amqp_bytes_eq_cstr(f.v.str, "next"))
 			*off = store_stream_next(ss);
 		else if (queue_parse_age(f.v.str, &n) == 0)
-			*off = store_stream_offset_at(ss, wall_ms() - n);
+			*off = store_stream_offset_at(ss, (int64_t)queue_now_ms() - n);
 		else
 			goto bad;
 		return 0;
