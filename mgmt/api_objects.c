@@ -1077,16 +1077,6 @@ exchange_row_json(void *obj)
 	return exchange_json(obj, false);
 }
 
-static int
-exchange_row_key(void *obj, const char *field, int *rank, double *num)
-{
-	(void)obj;
-	(void)field;
-	(void)rank;
-	(void)num;
-	return -1; /* every sort field through the row's JSON */
-}
-
 static struct hmap *
 exchange_map(struct vhost *vh)
 {
@@ -1097,7 +1087,6 @@ static const struct mgmt_list_ops exchange_list_ops = {
 	.find = exchange_row_find,
 	.write = exchange_row_write,
 	.json = exchange_row_json,
-	.key = exchange_row_key,
 	.map = exchange_map,
 };
 

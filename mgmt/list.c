@@ -213,7 +213,7 @@ mgmt_list_add(struct mgmt_list *l, const char *vhost, struct amqp_bytes name, vo
 	} else if (strcmp(l->field, "vhost") == 0) {
 		it->rank = RANK_STR;
 		it->str = it->vhost;
-	} else if (l->ops->key(obj, l->field, &it->rank, &it->num) != 0) {
+	} else if (l->ops->key == NULL || l->ops->key(obj, l->field, &it->rank, &it->num) != 0) {
 		json_key(l, it, obj);
 	}
 }
@@ -288,28 +288,19 @@ cmp_items(const void *pa, const void *pb)
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-static void
-sort_items(struct mgmt_list *l)
-{
-	if (l->mode != SORT_NONE && l->n > 1) {
-		cmp_arena = l->arena.p;
-		cmp_mode = l->mode;
-		qsort(l->v, l->n, sizeof(*l->v), cmp_items);
-	}
-	if (l->reverse)
-		for (size_t i = 0; i < l->n / 2; i++) {
-			struct item t = l->v[i];
-			l->v[i] = l->v[l->n - 1 - i];
-			l->v[l->n - 1 - i] = t;
-		}
-}
-
 static long elapsed_ns(const struct timespec *t0);
 
+/* Has this turn's slice (begun at t0) run out?  Never without a t0. */
+static bool
+out_of_time(const struct timespec *t0)
+{
+	return t0 && elapsed_ns(t0) >= LIST_SLICE_NS;
+}
+
 /*
- * The same order as sort_items(), a slice at a time: runs of SORT_RUN
- * sorted with qsort, then bottom-up merges that can stop anywhere; true
- * when sorted (and reversed if asked).
+ * Sort (and reverse if asked) a slice at a time: runs of SORT_RUN sorted
+ * with qsort, then bottom-up merges that can stop anywhere; true when
+ * done.  With t0 NULL it runs to the end at once.
  */
 static bool
 sort_step(struct mgmt_list *l, const struct timespec *t0)
@@ -323,7 +314,7 @@ sort_step(struct mgmt_list *l, const struct timespec *t0)
 			size_t len = l->n - l->si < SORT_RUN ? l->n - l->si : SORT_RUN;
 			qsort(l->v + l->si, len, sizeof(*l->v), cmp_items);
 			l->si += len;
-			if (elapsed_ns(t0) >= LIST_SLICE_NS)
+			if (out_of_time(t0))
 				return false;
 		}
 		l->sw = SORT_RUN;
@@ -343,7 +334,7 @@ sort_step(struct mgmt_list *l, const struct timespec *t0)
 			while (l->sa < mid && l->sb < end) {
 				l->tmp[l->so++] = cmp_items(&l->v[l->sa], &l->v[l->sb]) <= 0 ? l->v[l->sa++] :
 				                                                               l->v[l->sb++];
-				if ((l->so & 1023) == 0 && elapsed_ns(t0) >= LIST_SLICE_NS)
+				if ((l->so & 1023) == 0 && out_of_time(t0))
 					return false;
 			}
 			while (l->sa < mid)
@@ -586,7 +577,7 @@ mgmt_list_reply(struct mgmt_list *l, bool pageable)
 	}
 	if (total < LIST_DEFER_MIN || ctx->req == NULL) {
 		collect(l, SIZE_MAX);
-		sort_items(l);
+		sort_step(l, NULL);
 		reply(l, ctx);
 		return;
 	}

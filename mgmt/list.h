@@ -26,7 +26,8 @@ struct mgmt_list_ops {
 	json_t *(*json)(void *obj);
 	/*
 	 * A sort key read straight from the object: 0 with *rank (1 number,
-	 * 2 boolean) and *num, or -1 if field is not one of these.
+	 * 2 boolean) and *num, or -1 if field is not one of these.  NULL: every
+	 * sort field goes through the row's JSON.
 	 */
 	int     (*key)(void *obj, const char *field, int *rank, double *num);
 	/* The vhost's map of these objects (name -> object), for mgmt_list_add_vhost. */
