@@ -59,6 +59,23 @@ round1(double r)
 	return x / 10.0;
 }
 
+/* Per second from prev to cur over dt seconds, to one decimal (0 without an interval). */
+static double
+rate_of(uint64_t cur, uint64_t prev, double dt)
+{
+	return dt > 0 ? round1(((double)cur - (double)prev) / dt) : 0.0;
+}
+
+/* The rates of a set of totals since the last tick; prev becomes now. */
+static void
+totals_rates(struct mgmt_totals *t, uint64_t *prev, double dt)
+{
+	for (int k = 0; k < MGMT_T_NSTATS; k++) {
+		t->rate[k] = rate_of(t->v[k], prev[k], dt);
+		prev[k] = t->v[k];
+	}
+}
+
 /* Update s with the current values; add counter deltas to the totals. */
 static void
 update(struct sample *s, const uint64_t *cur, int n, double dt, bool fresh, const int *total_of,
@@ -66,8 +83,7 @@ update(struct sample *s, const uint64_t *cur, int n, double dt, bool fresh, cons
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t prev = fresh ? 0 : s->v[i];
-		double   d = (double)cur[i] - (double)prev;
-		s->rate[i] = fresh || dt <= 0 ? 0.0 : round1(d / dt);
+		s->rate[i] = fresh ? 0.0 : rate_of(cur[i], prev, dt);
 		if (total_of && total_of[i] >= 0 && cur[i] >= prev) {
 			totals.v[total_of[i]] += cur[i] - prev;
 			if (vt)
@@ -127,8 +143,7 @@ sample_queue(struct queue *q, struct vtotal *vt)
 	/* a queue seen for the first time: its counters so far still count */
 	for (int k = 0; k < MGMT_Q_NSTATS; k++) {
 		uint64_t prev = fresh ? 0 : q->rates.prev[k];
-		q->rates.rate[k] = fresh || dt <= 0 ? 0.0f :
-		                   (float)round1(((double)cur[k] - (double)prev) / dt);
+		q->rates.rate[k] = fresh ? 0.0f : (float)rate_of(cur[k], prev, dt);
 		if (q_totals[k] >= 0 && cur[k] >= prev) {
 			totals.v[q_totals[k]] += cur[k] - prev;
 			vt->t.v[q_totals[k]] += cur[k] - prev;
@@ -254,8 +269,7 @@ pass_end(void)
 			uint64_t         cur[2] = { x->stat_in, x->stat_out };
 			bool             fresh = x->rates.gen == 0;
 			for (int k = 0; k < 2; k++) {
-				x->rates.rate[k] = fresh || dt <= 0 ? 0.0f :
-				                   (float)round1(((double)cur[k] - (double)x->rates.prev[k]) / dt);
+				x->rates.rate[k] = fresh ? 0.0f : (float)rate_of(cur[k], x->rates.prev[k], dt);
 				x->rates.prev[k] = cur[k];
 			}
 			x->rates.gen = gen;
@@ -349,18 +363,10 @@ pass_end(void)
 		bytes_free(&stale[i]);
 	}
 	free(stale);
-	for (int k = 0; k < MGMT_T_NSTATS; k++) {
-		double d = (double)totals.v[k] - (double)prev_totals[k];
-		totals.rate[k] = dt > 0 ? round1(d / dt) : 0.0;
-		prev_totals[k] = totals.v[k];
-	}
+	totals_rates(&totals, prev_totals, dt);
 	for (e = hmap_first(&vtotals, &i); e; e = hmap_next(&vtotals, &i, e)) {
 		struct vtotal *t = e->val;
-		for (int k = 0; k < MGMT_T_NSTATS; k++) {
-			double d = (double)t->t.v[k] - (double)t->prev[k];
-			t->t.rate[k] = dt > 0 ? round1(d / dt) : 0.0;
-			t->prev[k] = t->t.v[k];
-		}
+		totals_rates(&t->t, t->prev, dt);
 	}
 }
 
