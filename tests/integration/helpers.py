@@ -34,6 +34,24 @@ WARREN_BIN = os.environ.get("WARREN_BIN") or None
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "30"))
 
 
+
+def is_rabbitmq(conn):
+    """Is the broker behind this pika connection RabbitMQ (not warren)?"""
+    props = conn._impl.server_properties
+    return props.get("product") in (b"RabbitMQ", "RabbitMQ")
+
+
+def mgmt_get(path, port=None):
+    """GET a management API path as guest: the parsed JSON (MGMT_PORT by default)."""
+    import base64
+    import json
+    import urllib.request
+    req = urllib.request.Request("http://%s:%s%s" % (HOST, port or os.environ.get("MGMT_PORT"),
+                                                     path))
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
 def uname(prefix="t"):
     """A name no other test (or other user of a shared broker) has."""
     return "%s-%s" % (prefix, uuid.uuid4().hex[:16])

@@ -9,12 +9,8 @@ import unittest
 import pika
 import pika.exceptions
 
-from helpers import BrokerTestCase, OwnBroker, uname
+from helpers import BrokerTestCase, OwnBroker, is_rabbitmq, uname
 
-
-def is_rabbitmq(conn):
-    props = conn._impl.server_properties
-    return props.get("product") in (b"RabbitMQ", "RabbitMQ")
 
 
 class DeadLetterTests(BrokerTestCase):

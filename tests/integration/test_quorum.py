@@ -5,32 +5,19 @@ delivery limit with dead-lettering, the at-least-once dead-letter strategy,
 global qos refused, and the management API's view.  Every test passes
 against RabbitMQ 3.10.8 too, except those marked warren-only."""
 
-import base64
-import json
 import os
 import time
 import unittest
-import urllib.request
 
 import pika
 import pika.exceptions
 
-from helpers import BrokerTestCase, OwnBroker, uname, HOST
+from helpers import BrokerTestCase, OwnBroker, uname, is_rabbitmq, mgmt_get
 
 Q = {"x-queue-type": "quorum"}
 MGMT_PORT = os.environ.get("MGMT_PORT")
 
 
-def is_rabbitmq(conn):
-    props = conn._impl.server_properties
-    return props.get("product") in (b"RabbitMQ", "RabbitMQ")
-
-
-def mgmt_get(path):
-    req = urllib.request.Request("http://%s:%s%s" % (HOST, MGMT_PORT, path))
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
 
 
 class DeclareTests(BrokerTestCase):

@@ -17,22 +17,12 @@ import urllib.request
 import pika
 import pika.exceptions
 
-from helpers import BrokerTestCase, OwnBroker, uname, HOST
+from helpers import BrokerTestCase, OwnBroker, uname, HOST, is_rabbitmq, mgmt_get
 
 S = {"x-queue-type": "stream"}
 MGMT_PORT = os.environ.get("MGMT_PORT")
 
 
-def is_rabbitmq(conn):
-    props = conn._impl.server_properties
-    return props.get("product") in (b"RabbitMQ", "RabbitMQ")
-
-
-def mgmt_get(path):
-    req = urllib.request.Request("http://%s:%s%s" % (HOST, MGMT_PORT, path))
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
 
 
 class StreamCase(BrokerTestCase):
