@@ -47,6 +47,7 @@ chan_new(struct conn *c, uint16_t id)
 	ch->flow_active = true;
 	LIST_INIT(&ch->consumers);
 	LIST_INIT(&ch->confirm_link);
+	LIST_INIT(&ch->durable_link);
 	ev_init(&ch->ack_timer, ack_timeout_cb);
 	return ch;
 }
@@ -438,6 +439,11 @@ chan_release(struct chan *ch)
 		list_del(&ch->confirm_link);
 		ch->confirm_queued = false;
 	}
+	if (ch->durable_queued) {
+		list_del(&ch->durable_link);
+		ch->durable_queued = false;
+	}
+	ch->runs_head = ch->nruns = 0;
 }
 
 void
@@ -448,6 +454,7 @@ chan_free(struct chan *ch)
 	hmap_free(&ch->consumers_by_tag);
 	free(ch->unacked);
 	free(ch->txops);
+	free(ch->runs);
 	free(ch->route_buf);
 	bytes_free(&ch->last_queue);
 	bytes_free(&ch->reply_key);
@@ -526,6 +533,9 @@ chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry
 		.routing_key = msg_routing_key(m),
 	};
 
+	/* A delivery goes out once its count is on disk: a crash cannot hide it. */
+	if (!c->no_ack && q && persist_delivered(q, e->store_id, e->deliveries))
+		conn_hold(ch->c);
 	conn_send_content(ch->c, ch->id, AMQP_BASIC_DELIVER_METHOD, &d,
 	                  delivery_props(q, e, pbuf, sizeof(pbuf)), m);
 	ch->stat_deliver++;
@@ -538,7 +548,6 @@ chan_deliver(struct chan *ch, struct consumer *c, struct queue *q, struct qentry
 		msg_unref(m);
 		return;
 	}
-	persist_delivered(q, e->store_id, e->deliveries);
 	struct unacked u = { d.delivery_tag, *e, queue_ref(q), c, ev_now(EV_DEFAULT), false };
 	if (q->opts.consumer_timeout >= 0)
 		ch->queue_timeouts = true;
@@ -563,59 +572,115 @@ chan_resume(struct chan *ch)
 
 /* Publisher confirms, coalesced per loop turn. */
 
+static struct list durable_list = { &durable_list, &durable_list };
+
+/* Tag is decided: acked once batch gen ended (0: at once), or nacked. */
 static void
-confirm_ready(struct chan *ch, uint64_t tag)
+confirm_push(struct chan *ch, uint64_t tag, uint64_t gen, bool nack)
 {
-	ch->confirm_ready = tag;
+	struct confirm_run *t = ch->nruns > ch->runs_head ? &ch->runs[ch->nruns - 1] : NULL;
+
+	/* An ack that could go at once may wait with the run before it: it must
+	 * not be sent ahead of it anyway (acks are cumulative). */
+	if (t && t->nack == nack && (nack || t->gen == gen || (gen == 0 && t->gen != 0))) {
+		t->upto = tag;
+	} else {
+		if (ch->nruns == ch->runs_cap) {
+			if (ch->runs_head > 0) {
+				ch->nruns -= ch->runs_head;
+				memmove(ch->runs, ch->runs + ch->runs_head, ch->nruns * sizeof(*ch->runs));
+				ch->runs_head = 0;
+			} else {
+				ch->runs_cap = ch->runs_cap ? ch->runs_cap * 2 : 4;
+				ch->runs = xrealloc(ch->runs, ch->runs_cap * sizeof(*ch->runs));
+			}
+		}
+		ch->runs[ch->nruns++] = (struct confirm_run){ tag, nack ? 0 : gen, nack };
+	}
+	if (gen && !nack && !ch->durable_queued) {
+		ch->durable_queued = true;
+		list_add_tail(&durable_list, &ch->durable_link);
+	}
 	if (!ch->confirm_queued) {
 		ch->confirm_queued = true;
 		list_add_tail(&confirm_list, &ch->confirm_link);
 	}
 }
 
-/* A nack goes out at once, after the acks coalesced before it. */
-static void
-confirm_nack(struct chan *ch, uint64_t tag)
+void
+chan_durable(uint64_t gen, bool ok)
 {
-	if (ch->confirm_ready > ch->confirmed_upto) {
-		struct amqp_basic_ack a = {
-			.delivery_tag = ch->confirm_ready,
-			.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
-		};
+	struct list *it, *tmp;
+
+	list_for_each_safe (it, tmp, &durable_list) {
+		struct chan *ch = container_of(it, struct chan, durable_link);
+		bool         more = false;
+		for (size_t i = ch->runs_head; i < ch->nruns; i++) {
+			struct confirm_run *r = &ch->runs[i];
+			if (r->gen > gen) {
+				more = true;
+				break;
+			}
+			if (r->gen) {
+				r->gen = 0;
+				r->nack = !ok; /* nothing the failed batch covered may be confirmed */
+			}
+		}
+		if (!more) {
+			list_del(&ch->durable_link);
+			ch->durable_queued = false;
+		}
+		if (!ch->confirm_queued) {
+			ch->confirm_queued = true;
+			list_add_tail(&confirm_list, &ch->confirm_link);
+		}
+	}
+}
+
+/* Answer every tag up to upto (one frame, multiple if it covers several). */
+static void
+confirm_send(struct chan *ch, uint64_t upto, bool nack)
+{
+	bool multiple = upto > ch->confirmed_upto + 1;
+
+	if (nack) {
+		struct amqp_basic_nack n = { .delivery_tag = upto, .multiple = multiple, .requeue = false };
+		conn_send_method(ch->c, ch->id, AMQP_BASIC_NACK_METHOD, &n);
+	} else {
+		struct amqp_basic_ack a = { .delivery_tag = upto, .multiple = multiple };
 		conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
 	}
-	struct amqp_basic_nack n = { .delivery_tag = tag, .multiple = false, .requeue = false };
-	conn_send_method(ch->c, ch->id, AMQP_BASIC_NACK_METHOD, &n);
-	ch->confirmed_upto = ch->confirm_ready = tag;
+	ch->confirmed_upto = upto;
 }
 
 void
-chan_flush_confirms(bool disk_ok)
+chan_flush_confirms(void)
 {
 	while (!LIST_EMPTY(&confirm_list)) {
 		struct chan *ch = container_of(confirm_list.next, struct chan, confirm_link);
-		bool         disk = ch->confirm_disk;
+		uint64_t     ack_upto = 0;
 		list_del(&ch->confirm_link);
 		ch->confirm_queued = false;
-		ch->confirm_disk = false;
-		if (ch->confirm_ready <= ch->confirmed_upto || ch->state != CHAN_OPEN)
+		if (ch->state != CHAN_OPEN)
 			continue;
-		if (disk && !disk_ok) {
-			/* The sync failed: nothing it covered may be confirmed. */
-			struct amqp_basic_nack n = {
-				.delivery_tag = ch->confirm_ready,
-				.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
-				.requeue = false,
-			};
-			conn_send_method(ch->c, ch->id, AMQP_BASIC_NACK_METHOD, &n);
-		} else {
-			struct amqp_basic_ack a = {
-				.delivery_tag = ch->confirm_ready,
-				.multiple = ch->confirm_ready > ch->confirmed_upto + 1,
-			};
-			conn_send_method(ch->c, ch->id, AMQP_BASIC_ACK_METHOD, &a);
+		while (ch->runs_head < ch->nruns) {
+			struct confirm_run *r = &ch->runs[ch->runs_head];
+			if (r->gen)
+				break; /* waits for a batch: so does everything after it */
+			if (r->nack) {
+				if (ack_upto)
+					confirm_send(ch, ack_upto, false);
+				ack_upto = 0;
+				confirm_send(ch, r->upto, true);
+			} else {
+				ack_upto = r->upto;
+			}
+			ch->runs_head++;
 		}
-		ch->confirmed_upto = ch->confirm_ready;
+		if (ack_upto)
+			confirm_send(ch, ack_upto, false);
+		if (ch->runs_head == ch->nruns)
+			ch->runs_head = ch->nruns = 0;
 	}
 }
 
@@ -1112,6 +1177,8 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 	};
 	static uint8_t pbuf[70000];
 	e.deliveries++;
+	if (!m->no_ack && persist_delivered(q, e.store_id, e.deliveries))
+		conn_hold(ch->c);
 	conn_send_content(ch->c, ch->id, AMQP_BASIC_GET_OK_METHOD, &g,
 	                  delivery_props(q, &e, pbuf, sizeof(pbuf)), e.m);
 	if (m->no_ack)
@@ -1123,7 +1190,6 @@ basic_get_m(struct chan *ch, struct amqp_basic_get *m)
 		msg_unref(e.m);
 		return;
 	}
-	persist_delivered(q, e.store_id, e.deliveries);
 	struct unacked u = { g.delivery_tag, e, queue_ref(q), NULL, ev_now(EV_DEFAULT), false };
 	if (q->opts.consumer_timeout >= 0)
 		ch->queue_timeouts = true;
@@ -1247,8 +1313,11 @@ tx_m(struct chan *ch, uint32_t id)
 	}
 	if (ch->state != CHAN_OPEN)
 		return;
-	if (id == AMQP_TX_COMMIT_METHOD)
+	if (id == AMQP_TX_COMMIT_METHOD) {
+		if (persist_dirty())
+			conn_hold(ch->c); /* committed means on disk */
 		conn_send_method(ch->c, ch->id, AMQP_TX_COMMIT_OK_METHOD, &cok);
+	}
 	else
 		conn_send_method(ch->c, ch->id, AMQP_TX_ROLLBACK_OK_METHOD, &rok);
 }
@@ -1484,13 +1553,10 @@ publish_complete(struct chan *ch)
 	msg_unref(m);
 	if (ch->confirm && ch->state == CHAN_OPEN) {
 		/* A persistent message a durable queue could not store is not confirmed. */
-		if (rc == 0 && persist_failures() == failures) {
-			if (persist_appends() != appends)
-				ch->confirm_disk = true; /* acked only after this turn's sync */
-			confirm_ready(ch, ++ch->next_publish_tag);
-		} else {
-			confirm_nack(ch, ++ch->next_publish_tag);
-		}
+		bool stored = rc == 0 && persist_failures() == failures;
+		/* acked once on disk if a durable queue stored it, at once otherwise */
+		uint64_t gen = stored && persist_appends() != appends ? persist_next_gen() : 0;
+		confirm_push(ch, ++ch->next_publish_tag, gen, !stored);
 	}
 }
 

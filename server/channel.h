@@ -48,6 +48,17 @@ struct tx_op {
 	bool        multiple, requeue;
 };
 
+/*
+ * Publisher confirms are decided in runs: every tag up to upto, after the
+ * previous run's, is acked once batch gen has ended (0: at once), or
+ * nacked.  The hot path extends the last run.
+ */
+struct confirm_run {
+	uint64_t upto;
+	uint64_t gen;
+	bool     nack;
+};
+
 struct chan {
 	struct conn      *c;
 	uint16_t          id;
@@ -77,11 +88,13 @@ struct chan {
 	/* confirms */
 	bool              confirm;
 	uint64_t          next_publish_tag;
-	uint64_t          confirmed_upto;   /* acked to the publisher so far */
-	uint64_t          confirm_ready;    /* can be acked now */
-	struct list       confirm_link;
+	uint64_t          confirmed_upto;   /* answered to the publisher so far */
+	struct confirm_run *runs;           /* owned: the decided confirms, in tag order */
+	size_t            runs_head, nruns, runs_cap;
+	struct list       confirm_link;     /* in the list of channels with confirms to send */
 	bool              confirm_queued;
-	bool              confirm_disk;     /* some pending confirm waits for the sync */
+	struct list       durable_link;     /* in the list of channels waiting for a batch */
+	bool              durable_queued;
 
 	/* transactions */
 	bool              tx;
@@ -129,9 +142,12 @@ void chan_consumer_gone(struct consumer *c);
 void chan_resume(struct chan *ch);
 
 /*
- * Send the coalesced publisher confirms of every channel that has some:
- * acks, or nacks for those that needed a sync that failed (disk_ok false).
+ * Send the coalesced publisher confirms of every channel that has some
+ * ready: acks, or nacks for what could not be routed or stored, or needed
+ * a batch that failed.
  */
-void chan_flush_confirms(bool disk_ok);
+void chan_flush_confirms(void);
+/* Batch gen ended (see persist.h): the confirms that waited for it are ready. */
+void chan_durable(uint64_t gen, bool ok);
 
 #endif

@@ -47,6 +47,7 @@ static struct ev_loop *loop;
 static struct transport_tls *tls_setup; /* borrowed */
 static bool            accept_paused;   /* connection_max reached */
 static struct list     flush_list = { &flush_list, &flush_list };
+static struct list     held_list = { &held_list, &held_list };
 static struct list     reap_list = { &reap_list, &reap_list };
 static size_t          nconns;
 
@@ -159,6 +160,7 @@ accept_conn(struct ev_loop *l, int fd, bool tls)
 	c->connected_at = ev_now(l);
 	c->last_rx = c->last_tx = ev_now(l);
 	LIST_INIT(&c->flush_link);
+	LIST_INIT(&c->held_link);
 	LIST_INIT(&c->exclusive_queues);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
 		format_addr(&ss, c->peer, sizeof(c->peer), &c->loopback);
@@ -216,10 +218,54 @@ tx_reserve(struct conn *c, size_t n)
 	c->tcap = cap;
 }
 
+void
+conn_hold(struct conn *c)
+{
+	uint64_t gen = persist_next_gen();
+
+	if (c->nholds && c->holds[c->nholds - 1].gen == gen)
+		return;
+	if (c->nholds == 2) {
+		/* never: at most two batches are outstanding; waiting longer is safe */
+		c->holds[1].gen = gen;
+		return;
+	}
+	c->holds[c->nholds++] = (struct conn_hold){ gen, c->nsegs };
+	c->seg_fence = c->nsegs;
+}
+
+void
+conn_durable(uint64_t gen, bool ok)
+{
+	while (!LIST_EMPTY(&held_list)) {
+		struct conn *c = container_of(held_list.next, struct conn, held_link);
+		list_del(&c->held_link);
+		c->held = false;
+		conn_want_flush(c);
+	}
+	chan_durable(gen, ok);
+}
+
+/* Segments before this one may be written: the rest waits for a batch. */
+static size_t
+write_limit(struct conn *c)
+{
+	uint64_t done = persist_done_gen();
+	unsigned k = 0;
+
+	while (k < c->nholds && c->holds[k].gen <= done)
+		k++;
+	if (k) {
+		c->nholds -= k;
+		memmove(c->holds, c->holds + k, c->nholds * sizeof(*c->holds));
+	}
+	return c->nholds ? c->holds[0].seg : c->nsegs;
+}
+
 static void
 seg_push(struct conn *c, struct msg *m, size_t off, size_t len)
 {
-	if (m == NULL && c->nsegs > c->seg_head) {
+	if (m == NULL && c->nsegs > c->seg_head && c->nsegs > c->seg_fence) {
 		struct txseg *last = &c->segs[c->nsegs - 1];
 		if (last->m == NULL && last->off + last->len == off) {
 			last->len += len;
@@ -347,10 +393,11 @@ flush(struct conn *c)
 {
 	struct iovec iov[MAX_IOV];
 	bool         was_full = c->tx_pending >= TX_HIGH || c->tx_stalled;
+	size_t       limit = write_limit(c);
 
-	while (c->seg_head < c->nsegs) {
+	while (c->seg_head < limit) {
 		int n = 0;
-		for (size_t i = c->seg_head; i < c->nsegs && n < MAX_IOV; i++, n++) {
+		for (size_t i = c->seg_head; i < limit && n < MAX_IOV; i++, n++) {
 			struct txseg *s = &c->segs[i];
 			iov[n].iov_base = (s->m ? s->m->body : c->tbuf) + s->off;
 			iov[n].iov_len = s->len;
@@ -384,6 +431,9 @@ flush(struct conn *c)
 	if (c->seg_head == c->nsegs) {
 		c->seg_head = c->nsegs = 0;
 		c->tlen = 0;
+		c->seg_fence = 0;
+		for (unsigned i = 0; i < c->nholds; i++)
+			c->holds[i].seg = 0;
 		if (c->writing) {
 			ev_io_stop(loop, &c->wio);
 			c->writing = false;
@@ -396,6 +446,16 @@ flush(struct conn *c)
 		if (c->state == CONN_FLUSH_CLOSE) {
 			conn_abort(c);
 			return -1;
+		}
+	} else if (c->seg_head == limit) {
+		/* the rest waits for a batch: conn_durable() flushes again */
+		if (c->writing) {
+			ev_io_stop(loop, &c->wio);
+			c->writing = false;
+		}
+		if (!c->held) {
+			c->held = true;
+			list_add_tail(&held_list, &c->held_link);
 		}
 	} else if (c->tp.write_wants_read) {
 		/* TLS must read before it can write: the read watcher flushes again */
@@ -479,6 +539,10 @@ conn_abort(struct conn *c)
 	if (c->flush_queued) {
 		list_del(&c->flush_link);
 		c->flush_queued = false;
+	}
+	if (c->held) {
+		list_del(&c->held_link);
+		c->held = false;
 	}
 	list_add_tail(&reap_list, &c->flush_link);
 }
@@ -1599,13 +1663,13 @@ conn_prepare(struct ev_loop *l)
 	/* Reaping requeues messages and deletes queues, which makes more work: repeat a little. */
 	for (int round = 0; round < 4; round++) {
 		broker_dispatch();
-		/* Group commit: one sync covers this turn's appends, and goes before
-		 * the confirms and the writes that depend on it. */
-		bool disk_ok = persist_pending() ? persist_sync() : !persist_failed();
+		/* Group commit: what this turn recorded goes to the I/O thread, unless
+		 * a batch is in flight; what depends on it waits (conn_hold). */
+		persist_commit();
 		conn_set_alarm(persist_failed() || disk_alarm ? "low on disk"
 		               : mem_alarm                 ? "low on memory"
 		                                           : NULL);
-		chan_flush_confirms(disk_ok);
+		chan_flush_confirms();
 		flush_all();
 		/* Connections closing: release their channels now, outside any callback. */
 		struct list *it, *tmp;

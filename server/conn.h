@@ -76,6 +76,12 @@ struct conn {
 	bool             tx_stalled; /* went over TX_HIGH, not yet below TX_LOW */
 	struct list      flush_link; /* in the list of connections to flush */
 	bool             flush_queued;
+	/* output from segs[holds[i].seg] on waits for batch holds[i].gen (persist.h) */
+	struct conn_hold { uint64_t gen; size_t seg; } holds[2];
+	unsigned         nholds;
+	size_t           seg_fence;  /* the next output starts a segment of its own */
+	struct list      held_link;  /* in the list of connections whose output waits */
+	bool             held;
 
 	uint32_t         frame_max;
 	uint16_t         channel_max;
@@ -168,5 +174,12 @@ size_t conn_count(void);
 
 /* Mark for flushing in this loop turn's prepare step. */
 void conn_want_flush(struct conn *c);
+/*
+ * What is sent on c from now on waits for the batch persist_next_gen()
+ * to end: a delivery whose count is on its way to the disk, a commit-ok.
+ */
+void conn_hold(struct conn *c);
+/* Batch gen ended (see persist.h): output that waited for it may go. */
+void conn_durable(uint64_t gen, bool ok);
 
 #endif

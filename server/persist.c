@@ -12,14 +12,17 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "amqp/bytes.h"
 #include "amqp/props.h"
 #include "server/broker.h"
+#include "server/conn.h"
 #include "server/def.h"
 #include "server/log.h"
 #include "server/msg.h"
@@ -33,11 +36,29 @@ static struct store *store;
 static bool          meta_dirty;
 static bool          loading;
 static size_t        recovered_queues, recovered_msgs; /* while loading, for the summary */
-static uint64_t      appended;  /* appends since the last sync */
 static uint64_t      appends_total, failures_total;
 static uint8_t      *recbuf;
 static size_t        reccap;
 static double        last_reset;
+
+/*
+ * Group commit on the I/O thread.  Batches are numbered: gen_done is the
+ * last one completed (successfully or not); one is in flight at a time.
+ * io_mu guards io_todo, io_finished and io_quit.
+ */
+static uint64_t            gen_done;
+static struct store_batch *inflight;
+static uint64_t            gen_wanted; /* the latest batch something waits for */
+static bool                io_started;
+static pthread_t           io_thread;
+static pthread_mutex_t     io_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t      io_cv = PTHREAD_COND_INITIALIZER;
+static struct store_batch *io_todo;
+static bool                io_finished, io_quit;
+static ev_async            io_wake;
+static struct ev_loop     *io_loop;   /* the loop io_wake wakes */
+
+static void wait_batch(void);
 
 static void
 store_log(void *arg, int level, const char *msg)
@@ -238,6 +259,8 @@ persist_queue_delete(struct queue *q)
 {
 	char qid[33];
 
+	if (q->ss || q->sq)
+		wait_batch(); /* the batch in flight may still write to its files */
 	if (q->ss) {
 		queue_id(q, qid);
 		store_stream_close(q->ss);
@@ -310,7 +333,6 @@ persist_append(struct queue *q, const struct msg *m)
 			          (int)q->name.len, (const char *)q->name.ptr, store_strerror(err));
 		return 0;
 	}
-	appended++;
 	appends_total++;
 	return id;
 }
@@ -329,7 +351,6 @@ persist_stream_append(struct queue *q, const struct msg *m, int64_t ts_ms, uint6
 			          (const char *)q->name.ptr, store_strerror(err));
 		return -1;
 	}
-	appended++;
 	appends_total++;
 	return 0;
 }
@@ -356,11 +377,10 @@ persist_ack(struct queue *q, uint64_t id)
 		store_ack(q->sq, id);
 }
 
-void
+bool
 persist_delivered(struct queue *q, uint64_t id, uint32_t n)
 {
-	if (q->sq && id && !loading)
-		store_set_delivery_count(q->sq, id, n);
+	return q->sq && id && !loading && store_set_delivery_count(q->sq, id, n) == STORE_OK;
 }
 
 void
@@ -464,46 +484,160 @@ persist_failures(void)
 }
 
 bool
-persist_pending(void)
-{
-	/* acks and delivery counts count too: a delivery goes out only once its
-	 * count is on disk, so a crash cannot hide that it was delivered */
-	return appended > 0 || meta_dirty || (store && (store_failed(store) || store_dirty(store)));
-}
-
-bool
 persist_failed(void)
 {
 	return store && store_failed(store);
 }
 
 bool
-persist_sync(void)
+persist_dirty(void)
+{
+	return store && store_dirty(store);
+}
+
+uint64_t
+persist_next_gen(void)
+{
+	gen_wanted = gen_done + 1 + (inflight != NULL);
+	return gen_wanted;
+}
+
+uint64_t
+persist_done_gen(void)
+{
+	return gen_done;
+}
+
+/* The I/O thread: performs each batch it is given, then wakes the loop. */
+static void *
+io_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&io_mu);
+	for (;;) {
+		while (io_todo == NULL && !io_quit)
+			pthread_cond_wait(&io_cv, &io_mu);
+		if (io_todo == NULL)
+			break;
+		struct store_batch *b = io_todo;
+		pthread_mutex_unlock(&io_mu);
+		store_sync_perform(b); /* its result is in b, for store_sync_complete() */
+		pthread_mutex_lock(&io_mu);
+		io_todo = NULL;
+		io_finished = true;
+		pthread_cond_broadcast(&io_cv);
+		ev_async_send(io_loop, &io_wake);
+	}
+	pthread_mutex_unlock(&io_mu);
+	return NULL;
+}
+
+/* A batch is over (gen, ok or not): tell those that waited for it. */
+static void
+settle(uint64_t gen, bool ok)
+{
+	gen_done = gen;
+	if (ok)
+		queue_stream_committed();
+	conn_durable(gen, ok);
+}
+
+/* The batch in flight has been performed: complete it (owner thread). */
+static void
+finish_batch(void)
+{
+	int err = store_sync_complete(store, inflight);
+
+	inflight = NULL;
+	if (err != STORE_OK)
+		log_error("storage: sync failed: %s; publishers of persistent messages get nacks "
+		          "until the disk recovers", store_strerror(err));
+	settle(gen_done + 1, err == STORE_OK);
+}
+
+static void
+io_wake_cb(struct ev_loop *l, ev_async *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	pthread_mutex_lock(&io_mu);
+	bool finished = io_finished;
+	io_finished = false;
+	pthread_mutex_unlock(&io_mu);
+	if (finished && inflight)
+		finish_batch();
+}
+
+/* Wait for the batch in flight, if any, and complete it. */
+static void
+wait_batch(void)
+{
+	if (inflight == NULL)
+		return;
+	pthread_mutex_lock(&io_mu);
+	while (!io_finished)
+		pthread_cond_wait(&io_cv, &io_mu);
+	io_finished = false;
+	pthread_mutex_unlock(&io_mu);
+	finish_batch();
+}
+
+void
+persist_commit(void)
 {
 	int err;
 
 	if (store == NULL)
-		return true;
-	if (store_failed(store)) {
-		double now = ev_now(EV_DEFAULT);
-		if (now - last_reset < RESET_INTERVAL)
-			return false;
-		last_reset = now;
-		if (store_reset_failure(store) != STORE_OK)
-			return false;
-		log_info("storage: the disk works again; resuming");
-	}
+		return;
 	if (meta_dirty && write_meta())
 		meta_dirty = false;
-	if (store_dirty(store) && (err = store_sync(store)) != STORE_OK) {
-		log_error("storage: sync failed: %s; publishers of persistent messages get nacks "
-		          "until the disk recovers", store_strerror(err));
-		appended = 0;
-		return false;
+	if (inflight)
+		return;
+	if (store_failed(store)) {
+		/* What waits for the next batch cannot be made durable: settle it as failed. */
+		if (gen_wanted > gen_done)
+			settle(gen_done + 1, false);
+		double now = ev_now(EV_DEFAULT);
+		if (now - last_reset < RESET_INTERVAL)
+			return;
+		last_reset = now;
+		if (store_reset_failure(store) != STORE_OK)
+			return;
+		log_info("storage: the disk works again; resuming");
 	}
-	appended = 0;
-	queue_stream_committed();
-	return !meta_dirty;
+	if (!store_dirty(store)) {
+		if (gen_wanted > gen_done) /* nothing left to write: it is all durable */
+			settle(gen_done + 1, true);
+		return;
+	}
+	if ((err = store_sync_prepare(store, &inflight)) != STORE_OK) {
+		inflight = NULL;
+		log_error("storage: cannot start a sync: %s", store_strerror(err));
+		settle(gen_done + 1, false);
+		return;
+	}
+	if (!io_started) {
+		/* no I/O thread (it could not be started): perform it here */
+		store_sync_perform(inflight);
+		finish_batch();
+		return;
+	}
+	pthread_mutex_lock(&io_mu);
+	io_todo = inflight;
+	pthread_cond_signal(&io_cv);
+	pthread_mutex_unlock(&io_mu);
+}
+
+bool
+persist_sync(void)
+{
+	if (store == NULL)
+		return true;
+	wait_batch();
+	persist_commit();
+	wait_batch();
+	return !store_failed(store) && !meta_dirty;
 }
 
 struct orphan_ctx {
@@ -527,11 +661,13 @@ note_orphan(void *arg, const char *qid)
 }
 
 /*
- * The disk-full test's fault injection: with WARREN_FAULT_DISK_FULL=PATH
- * in the environment, writes and syncs fail with ENOSPC while PATH exists,
- * as they would on a full disk.  Nothing else changes.
+ * Fault injection for the tests: with WARREN_FAULT_DISK_FULL=PATH in the
+ * environment, writes and syncs fail with ENOSPC while PATH exists, as
+ * they would on a full disk; with WARREN_FAULT_FSYNC_DELAY_MS=N every
+ * fsync takes N ms longer, as on a slow disk.  Nothing else changes.
  */
 static const char      *fault_path;
+static long             fault_delay_ms;
 static struct store_ops fault_ops;
 
 static bool
@@ -557,6 +693,11 @@ fault_fsync(int fd)
 		errno = ENOSPC;
 		return -1;
 	}
+	if (fault_delay_ms > 0) {
+		struct timespec ts = { fault_delay_ms / 1000, fault_delay_ms % 1000 * 1000000L };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	return store_posix_ops.fsync(fd);
 }
 
@@ -568,12 +709,18 @@ persist_open(const char *data_dir)
 	int                     err;
 	const struct store_ops *ops = &store_posix_ops;
 
-	if ((fault_path = getenv("WARREN_FAULT_DISK_FULL")) != NULL) {
+	const char *delay = getenv("WARREN_FAULT_FSYNC_DELAY_MS");
+	fault_path = getenv("WARREN_FAULT_DISK_FULL");
+	fault_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
+	if (fault_path || fault_delay_ms > 0) {
 		fault_ops = store_posix_ops;
 		fault_ops.pwrite = fault_pwrite;
 		fault_ops.fsync = fault_fsync;
 		ops = &fault_ops;
-		log_warnx("fault injection: the disk is full while %s exists", fault_path);
+		if (fault_path)
+			log_warnx("fault injection: the disk is full while %s exists", fault_path);
+		if (fault_delay_ms > 0)
+			log_warnx("fault injection: every fsync takes %ld ms longer", fault_delay_ms);
 	}
 	if ((err = store_open(data_dir, ops, &store)) != STORE_OK) {
 		if (err == STORE_EBUSY)
@@ -646,6 +793,13 @@ persist_open(const char *data_dir)
 	free(oc.dead);
 	hmap_free(&oc.live);
 	meta_dirty = err == STORE_NOTFOUND; /* write the first definitions file */
+	io_loop = EV_DEFAULT;
+	ev_async_init(&io_wake, io_wake_cb);
+	ev_async_start(io_loop, &io_wake);
+	ev_unref(io_loop); /* the watcher alone does not keep the loop running */
+	if ((err = pthread_create(&io_thread, NULL, io_main, NULL)) != 0)
+		log_warnx("cannot start the I/O thread (%s): syncing on the event loop", strerror(err));
+	io_started = err == 0;
 }
 
 void
@@ -657,6 +811,16 @@ persist_close(void)
 	if (store == NULL)
 		return;
 	persist_sync();
+	if (io_started) {
+		pthread_mutex_lock(&io_mu);
+		io_quit = true;
+		pthread_cond_signal(&io_cv);
+		pthread_mutex_unlock(&io_mu);
+		pthread_join(io_thread, NULL);
+		io_started = false;
+	}
+	ev_ref(io_loop);
+	ev_async_stop(io_loop, &io_wake);
 	for (v = hmap_first(&broker.vhosts, &i); v; v = hmap_next(&broker.vhosts, &i, v))
 		for (e = hmap_first(&((struct vhost *)v->val)->queues, &k); e;
 		     e = hmap_next(&((struct vhost *)v->val)->queues, &k, e)) {

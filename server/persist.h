@@ -2,9 +2,10 @@
  * Durability for the engine: durable queues' persistent messages go to
  * storage/'s per-queue logs, the durable topology (vhosts, users,
  * permissions, policies, durable exchanges, queues and bindings) to the
- * definitions file, and both come back at start.  Group commit: every
- * append of a loop turn is covered by one store_sync() in the prepare
- * step, before the publisher confirms that depend on it are sent.
+ * definitions file, and both come back at start.  Group commit: the
+ * appends of one or more loop turns are covered by one batch, written and
+ * fsynced on an I/O thread while the loop goes on; the confirms and the
+ * deliveries that depend on a batch wait for it (persist_next_gen()).
  */
 #ifndef SERVER_PERSIST_H
 #define SERVER_PERSIST_H
@@ -44,8 +45,12 @@ int         persist_stream_append(struct queue *q, const struct msg *m, int64_t 
 struct msg *persist_record_msg(const void *rec, size_t len);
 /* The message left the queue for good (ack, expiry, dead-lettering, ...). */
 void     persist_ack(struct queue *q, uint64_t id);
-/* It was delivered for the n-th time (survives a restart as redelivered). */
-void     persist_delivered(struct queue *q, uint64_t id, uint32_t n);
+/*
+ * It was delivered for the n-th time (survives a restart as redelivered).
+ * True if that was recorded: the delivery must then wait for the batch
+ * persist_next_gen(), so that a crash cannot hide it.
+ */
+bool     persist_delivered(struct queue *q, uint64_t id, uint32_t n);
 
 /* Counters of appends and of failed appends, to tell whether a publish needs the disk. */
 uint64_t persist_appends(void);
@@ -55,13 +60,27 @@ uint64_t persist_failures(void);
 void persist_meta_changed(void);
 
 /*
- * Make this turn's work durable: the definitions file if it changed, then
- * one sync of every log written to.  Returns false if the disk failed:
- * nothing that needs the disk may be confirmed until it recovers.
+ * Group commit on an I/O thread.  Batches are numbered by generation:
+ * what is recorded now (appends, acks, delivery counts) becomes durable
+ * with batch persist_next_gen(); persist_done_gen() is the last batch
+ * that ended, successfully or not.  When one ends, conn_durable(gen, ok)
+ * is called on the loop: output that waited for it may go, and publisher
+ * confirms become acks (or nacks if it failed).
  */
-bool persist_sync(void);
-/* Did this turn append anything that a confirm must wait for? */
-bool persist_pending(void);
+uint64_t persist_next_gen(void);
+uint64_t persist_done_gen(void);
+/* Anything recorded that the next batch will cover? */
+bool     persist_dirty(void);
+/*
+ * The loop's prepare step: write the definitions file if it changed, then
+ * hand what was recorded to the I/O thread unless a batch is in flight
+ * (the next starts when it ends).  While the store has failed, tries to
+ * leave that state every few seconds, and ends at once, as failed, the
+ * batch that anything waits for.
+ */
+void     persist_commit(void);
+/* Make everything durable now, waiting for the disk (shutdown). */
+bool     persist_sync(void);
 /* Is the store failed (disk full or I/O error)? */
 bool persist_failed(void);
 

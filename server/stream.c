@@ -8,7 +8,7 @@
  * consumers of one stream share the one copy on disk.
  *
  * Readers see what a group commit has made durable: appends wake the
- * stream's consumers once persist_sync() has synced them
+ * stream's consumers once the batch that covers them has ended
  * (queue_stream_committed()).  Retention (x-max-length-bytes, x-max-age)
  * drops whole old segments, after commits and on a timer.
  */
@@ -151,14 +151,19 @@ queue_stream_committed(void)
 {
 	int64_t now = (int64_t)queue_now_ms();
 
-	while (!LIST_EMPTY(&appended)) {
-		struct queue *q = container_of(appended.next, struct queue, alink);
-		list_del(&q->alink);
-		q->stream_appended = false;
+	struct list *it, *tmp;
+
+	list_for_each_safe (it, tmp, &appended) {
+		struct queue *q = container_of(it, struct queue, alink);
+		/* appends made while the batch was in flight wait for the next one */
+		if (store_stream_committed(q->ss) == store_stream_next(q->ss)) {
+			list_del(&q->alink);
+			q->stream_appended = false;
+		}
 		if (store_stream_retain(q->ss, now) > 0)
 			refresh_count(q);
 		/* the consumers may read further now: deliver in this loop turn */
-		queue_dispatch(q);
+		queue_schedule(q);
 	}
 }
 
