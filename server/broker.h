@@ -330,9 +330,11 @@ int  queue_push(struct queue *q, struct msg *m);
 /*
  * Enqueue a message recovered from the queue's log at start: m, or NULL to
  * leave it paged out (then size, priority and expiration describe it).
+ * stored_ms is when it was stored (0 if unknown): its TTL counts from then.
  */
 void queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries,
-                          uint32_t size, uint8_t priority, int64_t expiration);
+                          uint32_t size, uint8_t priority, int64_t expiration,
+                          uint64_t stored_ms);
 /*
  * A message taken from the queue (queue_pop) leaves it for good: its
  * record in the queue's log is acknowledged, and it is dead-lettered

@@ -3,8 +3,10 @@
  * engine's queues and storage/'s opaque logs and definitions file.
  *
  * A message record is the message as published: a version octet, a flag
- * octet, the exchange and routing key (shortstr), the encoded properties
- * (u32 length) and the body (u64 length).  Each durable queue has its own
+ * octet, the time it was stored (u64 ms since the epoch: message TTLs
+ * count from it, also across restarts), the exchange and routing key
+ * (shortstr), the encoded properties (u32 length) and the body (u64
+ * length).  Version 1 records, without the time, are still read.  Each durable queue has its own
  * log, named by the SHA-256 of its vhost and name.
  */
 #include "server/persist.h"
@@ -29,7 +31,7 @@
 #include "storage/store.h"
 #include "storage/stream.h"
 
-#define RECORD_VERSION 1
+#define RECORD_VERSION 2
 #define RESET_INTERVAL 5.0 /* seconds between attempts to leave a failed state */
 
 static struct store *store;
@@ -100,6 +102,7 @@ struct recover_ctx {
 /* A record's parts (see the top of this file); false if it is malformed. */
 struct record {
 	uint8_t           flags;
+	uint64_t          stored_ms; /* 0: unknown (a version 1 record) */
 	struct amqp_bytes ex, rk, props, body;
 };
 
@@ -108,10 +111,18 @@ parse_record(const void *rec, size_t len, struct record *r)
 {
 	const uint8_t *p = rec, *end = p + len;
 
-	if (len < 3 || p[0] != RECORD_VERSION)
+	if (len < 3 || (p[0] != 1 && p[0] != RECORD_VERSION))
 		return false;
+	uint8_t version = p[0];
 	r->flags = p[1];
+	r->stored_ms = 0;
 	p += 2;
+	if (version >= 2) {
+		if (end - p < 9)
+			return false;
+		r->stored_ms = amqp_get_u64(p);
+		p += 8;
+	}
 	r->ex = (struct amqp_bytes){ p[0], p + 1 };
 	p += 1 + r->ex.len;
 	if (p >= end)
@@ -170,7 +181,8 @@ recover_one(void *arg, uint64_t id, const void *rec, size_t len, uint32_t delive
 			if (p.flags & AMQP_PROP_EXPIRATION)
 				msg_parse_expiration(p.expiration, &exp);
 		}
-		queue_push_recovered(rc->q, NULL, id, deliveries, (uint32_t)r.body.len, prio, exp);
+		queue_push_recovered(rc->q, NULL, id, deliveries, (uint32_t)r.body.len, prio, exp,
+		                     r.stored_ms);
 		rc->n++;
 		return;
 	}
@@ -179,7 +191,7 @@ recover_one(void *arg, uint64_t id, const void *rec, size_t len, uint32_t delive
 		fatalx("out of memory recovering queue '%.*s'", (int)rc->q->name.len,
 		       (const char *)rc->q->name.ptr);
 	queue_push_recovered(rc->q, m, id, deliveries, (uint32_t)m->body_len, m->priority,
-	                     m->expiration);
+	                     m->expiration, r.stored_ms);
 	msg_unref(m);
 	rc->n++;
 }
@@ -287,7 +299,7 @@ static size_t
 encode_record(const struct msg *m)
 {
 	struct amqp_bytes ex = msg_exchange(m), rk = msg_routing_key(m), props = msg_props(m);
-	size_t            n = 2 + 1 + ex.len + 1 + rk.len + 4 + props.len + 8 + m->body_len;
+	size_t            n = 2 + 8 + 1 + ex.len + 1 + rk.len + 4 + props.len + 8 + m->body_len;
 
 	if (n > reccap) {
 		reccap = n < 65536 ? 65536 : n;
@@ -297,6 +309,8 @@ encode_record(const struct msg *m)
 	uint8_t *p = recbuf;
 	*p++ = RECORD_VERSION;
 	*p++ = m->persistent ? 1 : 0;
+	amqp_put_u64(p, queue_now_ms());
+	p += 8;
 	*p++ = (uint8_t)ex.len;
 	if (ex.len)
 		memcpy(p, ex.ptr, ex.len);

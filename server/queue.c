@@ -314,7 +314,7 @@ queue_push(struct queue *q, struct msg *m)
 
 void
 queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t deliveries,
-                     uint32_t size, uint8_t priority, int64_t expiration)
+                     uint32_t size, uint8_t priority, int64_t expiration, uint64_t stored_ms)
 {
 	struct qring *r = &q->prio[priority > q->opts.max_priority ? q->opts.max_priority : priority];
 	int64_t       ttl = q->opts.message_ttl;
@@ -328,10 +328,10 @@ queue_push_recovered(struct queue *q, struct msg *m, uint64_t store_id, uint32_t
 	e->size = size;
 	e->deliveries = deliveries;
 	e->redelivered = deliveries > 0;
-	/* The clock of a TTL starts again at recovery. */
+	/* A TTL counts from when the message was stored, as if there had been no restart. */
 	if (expiration >= 0 && (ttl < 0 || expiration < ttl))
 		ttl = expiration;
-	e->expires_at = ttl >= 0 ? queue_now_ms() + (uint64_t)ttl : 0;
+	e->expires_at = ttl >= 0 ? (stored_ms ? stored_ms : queue_now_ms()) + (uint64_t)ttl : 0;
 	r->count++;
 	q->count++;
 	q->bytes += size;

@@ -97,5 +97,30 @@ class RestartTests(BrokerTestCase):
                                (b"p4", False, {"i": 4}, "text/plain")])
 
 
+    def test_ttl_counts_from_the_publish_across_a_restart(self):
+        # A restart does not give a message its TTL again: a message
+        # published 3 s before it expires is gone 3 s later, restart or not.
+        import time
+        ttl_q, q = self.n("ttlq"), self.n("q")
+        ch = self.b.connect().channel()
+        ch.queue_declare(ttl_q, durable=True, arguments={"x-message-ttl": 3000})
+        ch.queue_declare(q, durable=True)
+        ch.confirm_delivery()
+        persistent = pika.BasicProperties(delivery_mode=2)
+        ch.basic_publish("", ttl_q, b"queue-ttl", persistent)
+        ch.basic_publish("", q, b"message-ttl", pika.BasicProperties(delivery_mode=2,
+                                                                  expiration="3000"))
+        ch.basic_publish("", q, b"kept", persistent)
+        published = time.monotonic()
+        self.b.restart()
+        left = 3.5 - (time.monotonic() - published)
+        if left > 0:
+            time.sleep(left)
+        ch = self.b.connect().channel()
+        self.assertIsNone(ch.basic_get(ttl_q, auto_ack=True)[0])
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[2], b"kept")
+        self.assertIsNone(ch.basic_get(q, auto_ack=True)[0])
+
+
 if __name__ == "__main__":
     unittest.main()
