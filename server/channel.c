@@ -1338,8 +1338,26 @@ channel_flow_m(struct chan *ch, struct amqp_channel_flow *m)
 	conn_send_method(ch->c, ch->id, AMQP_CHANNEL_FLOW_OK_METHOD, &fok);
 }
 
+static void method(struct chan *ch, uint32_t id, union amqp_method *m);
+
 void
 chan_method(struct chan *ch, uint32_t id, union amqp_method *m)
+{
+	if (id >> 16 == AMQP_CLASS_QUEUE || id >> 16 == AMQP_CLASS_EXCHANGE) {
+		/* A durable declaration is answered once its journal record is on disk. */
+		struct conn *c = ch->c;
+		size_t       mark = conn_out_mark(c);
+		uint64_t     seq = persist_meta_seq();
+		method(ch, id, m);
+		if (persist_meta_seq() != seq)
+			conn_hold_from(c, mark);
+		return;
+	}
+	method(ch, id, m);
+}
+
+static void
+method(struct chan *ch, uint32_t id, union amqp_method *m)
 {
 	if (ch->state == CHAN_CLOSING) {
 		/* After our channel.close only close and close-ok count (spec 2.2.4). */

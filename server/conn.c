@@ -218,11 +218,37 @@ tx_reserve(struct conn *c, size_t n)
 	c->tcap = cap;
 }
 
+/* Forget the holds whose batch has ended. */
+static void
+prune_holds(struct conn *c)
+{
+	uint64_t done = persist_done_gen();
+	unsigned k = 0;
+
+	while (k < c->nholds && c->holds[k].gen <= done)
+		k++;
+	if (k) {
+		c->nholds -= k;
+		memmove(c->holds, c->holds + k, c->nholds * sizeof(*c->holds));
+	}
+}
+
+size_t
+conn_out_mark(struct conn *c)
+{
+	c->seg_fence = c->nsegs; /* what comes next must not join what went before */
+	return c->nsegs;
+}
+
 void
-conn_hold(struct conn *c)
+conn_hold_from(struct conn *c, size_t mark)
 {
 	uint64_t gen = persist_next_gen();
 
+	prune_holds(c);
+	/* holds from the mark on are covered by this one: gen is the latest there is */
+	while (c->nholds && c->holds[c->nholds - 1].seg >= mark)
+		c->nholds--;
 	if (c->nholds && c->holds[c->nholds - 1].gen == gen)
 		return;
 	if (c->nholds == 2) {
@@ -230,8 +256,13 @@ conn_hold(struct conn *c)
 		c->holds[1].gen = gen;
 		return;
 	}
-	c->holds[c->nholds++] = (struct conn_hold){ gen, c->nsegs };
-	c->seg_fence = c->nsegs;
+	c->holds[c->nholds++] = (struct conn_hold){ gen, mark };
+}
+
+void
+conn_hold(struct conn *c)
+{
+	conn_hold_from(c, conn_out_mark(c));
 }
 
 void
@@ -250,15 +281,7 @@ conn_durable(uint64_t gen, bool ok)
 static size_t
 write_limit(struct conn *c)
 {
-	uint64_t done = persist_done_gen();
-	unsigned k = 0;
-
-	while (k < c->nholds && c->holds[k].gen <= done)
-		k++;
-	if (k) {
-		c->nholds -= k;
-		memmove(c->holds, c->holds + k, c->nholds * sizeof(*c->holds));
-	}
+	prune_holds(c);
 	return c->nholds ? c->holds[0].seg : c->nsegs;
 }
 

@@ -179,6 +179,9 @@ void conn_want_flush(struct conn *c);
  * to end: a delivery whose count is on its way to the disk, a commit-ok.
  */
 void conn_hold(struct conn *c);
+/* The same for what was sent since conn_out_mark() returned mark. */
+size_t conn_out_mark(struct conn *c);
+void   conn_hold_from(struct conn *c, size_t mark);
 /* Batch gen ended (see persist.h): output that waited for it may go. */
 void conn_durable(uint64_t gen, bool ok);
 

@@ -293,10 +293,59 @@ def_cluster_id(void)
 	return json_string_value(policy_param_get(NULL, NULL, "internal_cluster_id")->value);
 }
 
-static bool
-reserved_exchange(struct amqp_bytes name)
+bool
+def_reserved_exchange(struct amqp_bytes name)
 {
 	return name.len == 0 || (name.len >= 4 && memcmp(name.ptr, "amq.", 4) == 0);
+}
+
+json_t *
+def_queue_json(const struct queue *q, bool with_vhost)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_stringn((const char *)q->name.ptr, q->name.len));
+	if (with_vhost)
+		json_object_set_new(o, "vhost", json_string(q->vh->name));
+	json_object_set_new(o, "durable", json_boolean(q->durable));
+	json_object_set_new(o, "auto_delete", json_boolean(q->auto_delete));
+	json_object_set_new(o, "arguments", def_table_to_json(q->args));
+	return o;
+}
+
+json_t *
+def_exchange_json(const struct exchange *x, bool with_vhost)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_stringn((const char *)x->name.ptr, x->name.len));
+	if (with_vhost)
+		json_object_set_new(o, "vhost", json_string(x->vh->name));
+	json_object_set_new(o, "type", json_string(exchange_type_name(x->type)));
+	json_object_set_new(o, "durable", json_boolean(x->durable));
+	json_object_set_new(o, "auto_delete", json_boolean(x->auto_delete));
+	json_object_set_new(o, "internal", json_boolean(x->internal));
+	json_object_set_new(o, "arguments", def_table_to_json(x->args));
+	return o;
+}
+
+json_t *
+def_binding_json(const struct binding *b, bool with_vhost)
+{
+	const struct exchange *x = b->src;
+	struct amqp_bytes      dn = b->dest_is_exchange ? ((struct exchange *)b->dest)->name :
+	                                                  ((struct queue *)b->dest)->name;
+	json_t                *o = json_object();
+
+	json_object_set_new(o, "source", json_stringn((const char *)x->name.ptr, x->name.len));
+	if (with_vhost)
+		json_object_set_new(o, "vhost", json_string(x->vh->name));
+	json_object_set_new(o, "destination", json_stringn((const char *)dn.ptr, dn.len));
+	json_object_set_new(o, "destination_type",
+	                    json_string(b->dest_is_exchange ? "exchange" : "queue"));
+	json_object_set_new(o, "routing_key", json_stringn((const char *)b->rk.ptr, b->rk.len));
+	json_object_set_new(o, "arguments", def_table_to_json(b->args));
+	return o;
 }
 
 static void
@@ -310,30 +359,16 @@ export_vhost_objects(struct vhost *vh, bool with_vhost, json_t *queues, json_t *
 		struct queue *q = e->val;
 		if (q->exclusive)
 			continue;
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_stringn((const char *)q->name.ptr, q->name.len));
-		if (with_vhost)
-			json_object_set_new(o, "vhost", json_string(vh->name));
-		json_object_set_new(o, "durable", json_boolean(q->durable));
-		json_object_set_new(o, "auto_delete", json_boolean(q->auto_delete));
-		json_object_set_new(o, "arguments", def_table_to_json(q->args));
+		json_t *o = def_queue_json(q, with_vhost);
 		sort_key(o, vh->name, (const char *)q->name.ptr, NULL);
 		json_array_append_new(queues, o);
 	}
 	for (e = hmap_first(&vh->exchanges, &i); e; e = hmap_next(&vh->exchanges, &i, e)) {
 		struct exchange *x = e->val;
 		struct list     *it, *tmp;
-		if (reserved_exchange(x->name))
+		if (def_reserved_exchange(x->name))
 			goto bindings;
-		json_t *o = json_object();
-		json_object_set_new(o, "name", json_stringn((const char *)x->name.ptr, x->name.len));
-		if (with_vhost)
-			json_object_set_new(o, "vhost", json_string(vh->name));
-		json_object_set_new(o, "type", json_string(exchange_type_name(x->type)));
-		json_object_set_new(o, "durable", json_boolean(x->durable));
-		json_object_set_new(o, "auto_delete", json_boolean(x->auto_delete));
-		json_object_set_new(o, "internal", json_boolean(x->internal));
-		json_object_set_new(o, "arguments", def_table_to_json(x->args));
+		json_t *o = def_exchange_json(x, with_vhost);
 		sort_key(o, vh->name, (const char *)x->name.ptr, NULL);
 		json_array_append_new(exchanges, o);
 	bindings:
@@ -345,18 +380,9 @@ export_vhost_objects(struct vhost *vh, bool with_vhost, json_t *queues, json_t *
 			                                             ((struct queue *)b->dest)->name;
 			if (!b->dest_is_exchange && ((struct queue *)b->dest)->exclusive)
 				continue;
-			json_t *bo = json_object();
-			json_object_set_new(bo, "source", json_stringn((const char *)x->name.ptr, x->name.len));
-			if (with_vhost)
-				json_object_set_new(bo, "vhost", json_string(vh->name));
-			json_object_set_new(bo, "destination", json_stringn((const char *)dn.ptr, dn.len));
-			json_object_set_new(bo, "destination_type",
-			                    json_string(b->dest_is_exchange ? "exchange" : "queue"));
-			json_object_set_new(bo, "routing_key", json_stringn((const char *)b->rk.ptr, b->rk.len));
-			json_t *args = def_table_to_json(b->args);
-			json_object_set_new(bo, "arguments", args);
-			char *as = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-			char  k2[1024];
+			json_t *bo = def_binding_json(b, with_vhost);
+			char   *as = json_dumps(json_object_get(bo, "arguments"), JSON_COMPACT | JSON_SORT_KEYS);
+			char    k2[1024];
 			snprintf(k2, sizeof(k2), "%s\x01%s\x01%.*s\x01%s", (const char *)x->name.ptr,
 			         b->dest_is_exchange ? "e" : "q", (int)dn.len, (const char *)dn.ptr,
 			         (const char *)b->rk.ptr);

@@ -38,6 +38,16 @@ int def_json_to_table(json_t *obj, struct amqp_bytes *out);
  */
 json_t *def_export(const char *vhost);
 
+/* One queue, exchange or binding as the export lists it (new references). */
+struct queue;
+struct exchange;
+struct binding;
+json_t *def_queue_json(const struct queue *q, bool with_vhost);
+json_t *def_exchange_json(const struct exchange *x, bool with_vhost);
+json_t *def_binding_json(const struct binding *b, bool with_vhost);
+/* "" and amq.*: exchanges every vhost has, never exported. */
+bool    def_reserved_exchange(struct amqp_bytes name);
+
 /* An import failure: an HTTP status and RabbitMQ's reason (a JSON value). */
 struct def_err {
 	int     status; /* 400, 404 */

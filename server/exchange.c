@@ -240,8 +240,7 @@ exchange_declare(struct vhost *vh, struct amqp_bytes name, struct amqp_bytes typ
 		x->trie = topic_new();
 	hmap_put(&vh->exchanges, x->name, x);
 	exchange_apply_policy(x);
-	if (durable)
-		persist_meta_changed();
+	persist_meta_exchange(x, true);
 	return 0;
 }
 
@@ -261,7 +260,7 @@ binding_free(struct binding *b)
 	struct exchange *x = b->src;
 
 	if (binding_durable(b))
-		persist_meta_changed();
+		persist_meta_binding(b, false);
 	list_del(&b->src_link);
 	list_del(&b->dst_link);
 	x->nbindings--;
@@ -311,8 +310,7 @@ exchange_free(struct exchange *x)
 	struct list *it, *tmp;
 
 	x->deleted = true;
-	if (x->durable)
-		persist_meta_changed();
+	persist_meta_exchange(x, false);
 	list_for_each_safe (it, tmp, &x->bindings)
 		binding_free(container_of(it, struct binding, src_link));
 	/* Bindings to this exchange go too; their sources may auto-delete. */
@@ -401,7 +399,7 @@ exchange_add_binding(struct exchange *src, bool dest_is_exchange, void *dest,
 		topic_add(src->trie, b->rk, b);
 	}
 	if (binding_durable(b))
-		persist_meta_changed();
+		persist_meta_binding(b, true);
 	return 0;
 }
 

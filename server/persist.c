@@ -62,6 +62,23 @@ static struct ev_loop     *io_loop;   /* the loop io_wake wakes */
 
 static void wait_batch(void);
 
+/*
+ * The definitions journal.  Declaring or deleting a durable queue, exchange
+ * or binding appends one record to a log (JOURNAL_PREFIX G, a message log
+ * of the store), made durable by the next batch like a message, instead of
+ * rewriting the whole definitions file: that made each declaration cost as
+ * much as all the others.  The file (the snapshot) is rewritten when other
+ * definitions change, or once the journal has outgrown it; it names the
+ * journal that continues it ("warren_journal": G), so a crash between the
+ * two steps of a rewrite replays either the old journal onto the old file
+ * or the new (empty) one onto the new file.  At start the journal is
+ * replayed onto the snapshot before anything is created.
+ */
+#define JOURNAL_PREFIX      "meta-journal-"
+#define JOURNAL_MIN_COMPACT (1024 * 1024)
+static struct store_queue *journal;
+static uint64_t            journal_gen, journal_bytes, snapshot_bytes, meta_seq;
+
 static void
 store_log(void *arg, int level, const char *msg)
 {
@@ -463,7 +480,7 @@ keep_durable(json_t *defs)
 }
 
 static bool
-write_meta(void)
+write_meta(uint64_t gen)
 {
 	json_t *defs = def_export(NULL);
 	char   *text;
@@ -472,16 +489,105 @@ write_meta(void)
 	if (defs == NULL)
 		return false;
 	keep_durable(defs);
+	json_object_set_new(defs, "warren_journal", json_integer((json_int_t)gen));
 	text = json_dumps(defs, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(defs);
 	if (text == NULL)
 		return false;
-	err = store_meta_write(store, text, strlen(text));
+	snapshot_bytes = strlen(text);
+	err = store_meta_write(store, text, snapshot_bytes);
 	free(text);
 	if (err != STORE_OK) {
 		log_error("cannot write the definitions file: %s", store_strerror(err));
 		return false;
 	}
+	return true;
+}
+
+static void
+journal_name(uint64_t gen, char out[64])
+{
+	snprintf(out, 64, JOURNAL_PREFIX "%llu", (unsigned long long)gen);
+}
+
+/* Append one change to the journal; item is taken. */
+static void
+journal_add(const char *op, const char *kind, json_t *item)
+{
+	if (store == NULL || loading) {
+		json_decref(item);
+		return;
+	}
+	meta_seq++;
+	json_t *rec = json_pack("{s:s,s:o}", op, kind, "item", item);
+	char   *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	json_decref(rec);
+	uint64_t id;
+	if (journal == NULL || text == NULL ||
+	    store_append(journal, text, strlen(text), &id) != STORE_OK)
+		meta_dirty = true; /* the next snapshot holds it */
+	else
+		journal_bytes += strlen(text);
+	free(text);
+}
+
+void
+persist_meta_queue(const struct queue *q, bool put)
+{
+	if (q->durable && !q->exclusive)
+		journal_add(put ? "put" : "del", "queues", def_queue_json(q, true));
+}
+
+void
+persist_meta_exchange(const struct exchange *x, bool put)
+{
+	if (x->durable && !def_reserved_exchange(x->name))
+		journal_add(put ? "put" : "del", "exchanges", def_exchange_json(x, true));
+}
+
+void
+persist_meta_binding(const struct binding *b, bool put)
+{
+	/* as the export: none from the default exchange, none to exclusive queues */
+	if (b->src->name.len == 0 || (!b->dest_is_exchange && ((struct queue *)b->dest)->exclusive))
+		return;
+	journal_add(put ? "put" : "del", "bindings", def_binding_json(b, true));
+}
+
+uint64_t
+persist_meta_seq(void)
+{
+	return meta_seq;
+}
+
+/* Rewrite the snapshot and start a new journal (see JOURNAL_PREFIX). */
+static bool
+compact(void)
+{
+	char                name[64];
+	struct store_queue *next;
+	int                 err;
+
+	wait_batch(); /* the batch in flight may still write to the old journal */
+	journal_name(journal_gen + 1, name);
+	if ((err = store_queue_open(store, name, &next)) != STORE_OK) {
+		log_error("cannot create the definitions journal %s: %s", name, store_strerror(err));
+		return false;
+	}
+	store_recover(next, NULL, NULL);
+	if (!write_meta(journal_gen + 1)) {
+		store_queue_close(next);
+		store_queue_delete(store, name);
+		return false;
+	}
+	if (journal) {
+		store_queue_close(journal);
+		journal_name(journal_gen, name);
+		store_queue_delete(store, name);
+	}
+	journal = next;
+	journal_gen++;
+	journal_bytes = 0;
 	return true;
 }
 
@@ -604,7 +710,9 @@ persist_commit(void)
 
 	if (store == NULL)
 		return;
-	if (meta_dirty && write_meta())
+	if ((meta_dirty || journal_bytes > (snapshot_bytes > JOURNAL_MIN_COMPACT ? snapshot_bytes
+	                                                                        : JOURNAL_MIN_COMPACT)) &&
+	    !store_failed(store) && compact())
 		meta_dirty = false;
 	if (inflight)
 		return;
@@ -715,6 +823,127 @@ fault_fsync(int fd)
 	return store_posix_ops.fsync(fd);
 }
 
+/* Replaying the journal onto the snapshot (defs): an index per kind of where each item is. */
+struct replay {
+	json_t *defs;
+	json_t *index[3]; /* queues, exchanges, bindings: identity -> position in the list */
+	size_t  n, bad;
+};
+
+static const char *const replay_kinds[3] = { "queues", "exchanges", "bindings" };
+
+/* What names an item: its fields that identify it, as a JSON array (new string). */
+static char *
+identity(int kind, json_t *item)
+{
+	static const char *const fields[3][6] = {
+		{ "vhost", "name" },
+		{ "vhost", "name" },
+		{ "vhost", "source", "destination_type", "destination", "routing_key", "arguments" },
+	};
+	json_t *key = json_array();
+
+	for (int i = 0; i < 6 && fields[kind][i]; i++) {
+		json_t *v = json_object_get(item, fields[kind][i]);
+		json_array_append(key, v ? v : json_null());
+	}
+	char *out = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(key);
+	return out;
+}
+
+static json_t *
+replay_list(struct replay *r, int kind)
+{
+	json_t *list = json_object_get(r->defs, replay_kinds[kind]);
+	size_t  i;
+	json_t *v;
+
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(r->defs, replay_kinds[kind], list);
+	}
+	if (r->index[kind] == NULL) {
+		r->index[kind] = json_object();
+		json_array_foreach (list, i, v) {
+			char *id = identity(kind, v);
+			if (id)
+				json_object_set_new(r->index[kind], id, json_integer((json_int_t)i));
+			free(id);
+		}
+	}
+	return list;
+}
+
+static void
+replay_one(void *arg, uint64_t msg_id, const void *rec, size_t len, uint32_t deliveries)
+{
+	struct replay *r = arg;
+	json_t        *j = json_loadb(rec, len, 0, NULL);
+	json_t        *item = json_object_get(j, "item");
+	const char    *kname = json_string_value(json_object_get(j, "put"));
+	bool           put = kname != NULL;
+	int            kind = -1;
+
+	(void)msg_id;
+	(void)deliveries;
+	if (!put)
+		kname = json_string_value(json_object_get(j, "del"));
+	for (int k = 0; kname && k < 3; k++)
+		if (strcmp(kname, replay_kinds[k]) == 0)
+			kind = k;
+	char *id = kind >= 0 && json_is_object(item) ? identity(kind, item) : NULL;
+	if (id == NULL) {
+		r->bad++;
+		json_decref(j);
+		return;
+	}
+	json_t *list = replay_list(r, kind);
+	json_t *at = json_object_get(r->index[kind], id);
+	if (put && at) {
+		json_array_set(list, (size_t)json_integer_value(at), item);
+	} else if (put) {
+		json_object_set_new(r->index[kind], id, json_integer((json_int_t)json_array_size(list)));
+		json_array_append(list, item);
+	} else if (at) {
+		json_array_set_new(list, (size_t)json_integer_value(at), json_null());
+		json_object_del(r->index[kind], id);
+	}
+	r->n++;
+	free(id);
+	json_decref(j);
+}
+
+/* Open the journal the snapshot names and replay it onto defs (NULL: nothing to replay onto). */
+static void
+replay_journal(json_t *defs)
+{
+	char          name[64];
+	struct replay r = { defs, { NULL, NULL, NULL }, 0, 0 };
+	int           err;
+
+	journal_name(journal_gen, name);
+	if ((err = store_queue_open(store, name, &journal)) != STORE_OK)
+		fatalx("cannot open the definitions journal %s: %s", name, store_strerror(err));
+	if ((err = store_recover(journal, defs ? replay_one : NULL, &r)) != STORE_OK)
+		fatalx("cannot read the definitions journal %s: %s", name, store_strerror(err));
+	for (int k = 0; k < 3; k++) {
+		if (r.index[k] == NULL)
+			continue;
+		/* deleted items left nulls: close the gaps */
+		json_t *list = json_object_get(defs, replay_kinds[k]), *kept = json_array(), *v;
+		size_t  i;
+		json_array_foreach (list, i, v)
+			if (!json_is_null(v))
+				json_array_append(kept, v);
+		json_object_set_new(defs, replay_kinds[k], kept);
+		json_decref(r.index[k]);
+	}
+	if (r.n || r.bad)
+		log_info("replayed %zu changes from the definitions journal%s", r.n,
+		         r.bad ? " (some records were unreadable and skipped)" : "");
+}
+
 void
 persist_open(const char *data_dir)
 {
@@ -751,6 +980,10 @@ persist_open(const char *data_dir)
 		if (defs == NULL)
 			fatalx("the definitions file in %s/meta is damaged (line %d: %s); refusing to start "
 			       "without it", data_dir, jerr.line, jerr.text);
+		json_t *jg = json_object_get(defs, "warren_journal");
+		journal_gen = json_is_integer(jg) ? (uint64_t)json_integer_value(jg) : 0;
+		json_object_del(defs, "warren_journal");
+		replay_journal(defs);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		loading = true;
@@ -769,6 +1002,7 @@ persist_open(const char *data_dir)
 		         recovered_msgs);
 	} else if (err == STORE_NOTFOUND) {
 		/* A new data directory: what RabbitMQ creates on its first boot. */
+		replay_journal(NULL);
 		broker_create_defaults();
 	} else {
 		fatalx("the definitions file in %s/meta is damaged (%s); refusing to start without it",
@@ -790,6 +1024,9 @@ persist_open(const char *data_dir)
 			}
 		}
 	}
+	char jname[64];
+	journal_name(journal_gen, jname);
+	hmap_put(&oc.live, amqp_cstr(jname), journal); /* other journals are leftovers */
 	store_queue_list(store, note_orphan, &oc);
 	for (i = 0; i < oc.ndead; i++) {
 		log_info("storage: removing the message log %s of a queue that no longer exists",
@@ -847,6 +1084,7 @@ persist_close(void)
 		}
 	store_close(store);
 	store = NULL;
+	journal = NULL;
 	free(recbuf);
 	recbuf = NULL;
 	reccap = 0;

@@ -58,6 +58,18 @@ uint64_t persist_failures(void);
 
 /* The durable topology changed: rewrite the definitions file this turn. */
 void persist_meta_changed(void);
+/*
+ * A durable queue, exchange or binding was created (put) or deleted: one
+ * record in the definitions journal, durable with the next batch, instead
+ * of a rewrite of the whole file.  persist_meta_seq() counts them, so that
+ * a declare-ok can wait for the batch that covers its change.
+ */
+struct exchange;
+struct binding;
+void     persist_meta_queue(const struct queue *q, bool put);
+void     persist_meta_exchange(const struct exchange *x, bool put);
+void     persist_meta_binding(const struct binding *b, bool put);
+uint64_t persist_meta_seq(void);
 
 /*
  * Group commit on an I/O thread.  Batches are numbered by generation:

@@ -534,8 +534,7 @@ queue_destroy(struct queue *q)
 		chan_consumer_gone(c);
 	}
 	exchange_unbind_all_dest(&q->dest_bindings);
-	if (q->durable)
-		persist_meta_changed();
+	persist_meta_queue(q, false);
 	persist_queue_delete(q); /* the log goes whole: no acks for what purge drops */
 	queue_purge(q);
 	if (q->dispatch_pending) {
@@ -1109,7 +1108,7 @@ queue_declare(struct vhost *vh, struct amqp_bytes name, bool passive, bool durab
 	hmap_put(&vh->queues, q->name, q);
 	/* Every queue is bound to the default exchange implicitly (see exchange_route). */
 	if (durable && !exclusive) {
-		persist_meta_changed();
+		persist_meta_queue(q, true);
 		persist_queue_open(q); /* recovers its messages when the broker starts */
 	}
 	queue_touch(q);

@@ -169,6 +169,62 @@ class DurabilityTests(BrokerTestCase):
         self.assertEqual((body, m.redelivered, p.headers.get("x-delivery-count")),
                          (b"again", True, 3))
 
+    def test_definitions_journal_survives_kill_9(self):
+        # Declarations and deletions of durable queues, exchanges and bindings
+        # go to the definitions journal; a declare-ok is sent once its record
+        # is on disk, so a kill -9 right after the last one loses nothing, also
+        # across a rewrite of the definitions file (forced here by a vhost
+        # created over HTTP) with journal records before and after it.
+        import base64, json, urllib.request
+
+        def defs(b):
+            req = urllib.request.Request("http://127.0.0.1:%d/api/definitions" % b.mgmt_port)
+            req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+            with urllib.request.urlopen(req, timeout=10) as r:
+                d = json.load(r)
+            return {k: d[k] for k in ("vhosts", "queues", "exchanges", "bindings")}
+
+        b = OwnBroker(self, data_dir=self.data, mgmt=True)
+        ch = b.connect().channel()
+        ch.exchange_declare("dx", "topic", durable=True)
+        ch.exchange_declare("gone-x", "fanout", durable=True)
+        for i in range(20):
+            ch.queue_declare("q%d" % i, durable=True, arguments={"x-max-length": i + 1})
+            ch.queue_bind("q%d" % i, "dx", "k.%d" % i)
+        ch.queue_bind("q0", "gone-x")
+        ch.exchange_bind("dx", "gone-x", "e")
+        req = urllib.request.Request("http://127.0.0.1:%d/api/vhosts/v2" % b.mgmt_port,
+                                     method="PUT", data=b"{}")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(req, timeout=10).close()
+        ch.queue_unbind("q1", "dx", "k.1")
+        ch.queue_delete("q2")
+        ch.exchange_delete("gone-x")
+        ch.queue_declare("q2", durable=True, arguments={"x-message-ttl": 5000})
+        ch.queue_bind("q2", "dx", "other")
+        ch.queue_declare("transient", durable=False)
+        ch.queue_bind("transient", "dx", "t")
+        ch.queue_declare("excl", durable=True, exclusive=True)
+        ch.queue_bind("excl", "dx", "x")
+        ch.queue_declare("last", durable=True)
+        before = defs(b)
+        # the export lists transient queues too; what survives is the durable part
+        before["queues"] = [q for q in before["queues"] if q["durable"]]
+        before["bindings"] = [x for x in before["bindings"] if x["destination"] != "transient"]
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait(10)
+        b = OwnBroker(self, data_dir=self.data, mgmt=True)
+        after = defs(b)
+        self.assertEqual(after, before)
+        names = sorted(q["name"] for q in after["queues"])
+        self.assertEqual(names, sorted(["q%d" % i for i in range(20)] + ["last"]))
+        q2 = [q for q in after["queues"] if q["name"] == "q2"][0]
+        self.assertEqual(q2["arguments"], {"x-message-ttl": 5000})
+        self.assertEqual(sorted(v["name"] for v in after["vhosts"]), ["/", "v2"])
+        self.assertNotIn("k.1", [x["routing_key"] for x in after["bindings"]])
+        self.assertNotIn("gone-x", [x["name"] for x in after["exchanges"]])
+
     def test_deleted_queue_stays_deleted(self):
         b = self.broker()
         ch = b.connect().channel()
@@ -180,7 +236,8 @@ class DurabilityTests(BrokerTestCase):
         with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
             ch.queue_declare("dq", passive=True)
         self.assertEqual(cm.exception.reply_code, 404)
-        self.assertEqual(os.listdir(os.path.join(self.data, "queues")), [])
+        logs = os.listdir(os.path.join(self.data, "queues"))
+        self.assertEqual([x for x in logs if not x.startswith("meta-journal-")], [])
 
     def consume_all(self, conn, queue, n):
         ch = conn.channel()
