@@ -829,28 +829,27 @@ store_queue_close(struct store_queue *q)
 	s->zombies = q;
 }
 
+/*
+ * Remove parent/id and everything in it, renamed aside first: a crash
+ * leaves a ".del." folder that store_open() removes, never a queue or a
+ * stream with some files missing.
+ */
 int
-store_queue_delete(struct store *s, const char *qid)
+store_dir_delete(struct store *s, const char *parent, const char *id)
 {
 	struct stat st;
 	char       *path, *trash, name[MAX_QID + 32];
 	unsigned    n;
 	int         rc, e;
 
-	if (!qid_valid(qid))
-		return STORE_EINVAL;
-	if (find_open(s->queues, qid) != NULL || find_open(s->zombies, qid) != NULL)
-		return STORE_EINVAL;
-	path = store_path_join(s->qdir, qid);
+	path = store_path_join(parent, id);
 	if (stat(path, &st) != 0) {
 		free(path);
 		return STORE_NOTFOUND;
 	}
-	/* Rename aside first: a crash leaves a ".del." folder that
-	 * store_open() removes, never a queue with some files missing. */
 	for (n = 0;; n++) {
-		snprintf(name, sizeof(name), ".del.%s.%u", qid, n);
-		trash = store_path_join(s->qdir, name);
+		snprintf(name, sizeof(name), ".del.%s.%u", id, n);
+		trash = store_path_join(parent, name);
 		if (s->ops->rename(path, trash) == 0)
 			break;
 		e = errno;
@@ -862,37 +861,55 @@ store_queue_delete(struct store *s, const char *qid)
 		}
 	}
 	free(path);
-	if ((e = store_fsync_dir(s->ops, s->qdir)) != 0)
-		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->qdir, strerror(-e));
+	if ((e = store_fsync_dir(s->ops, parent)) != 0)
+		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", parent, strerror(-e));
 	rc = store_remove_tree(s, trash);
 	free(trash);
-	if ((e = store_fsync_dir(s->ops, s->qdir)) != 0)
-		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->qdir, strerror(-e));
+	if ((e = store_fsync_dir(s->ops, parent)) != 0)
+		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", parent, strerror(-e));
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* Call fn with the name of every folder in parent that is a valid id. */
 int
-store_queue_list(struct store *s, void (*fn)(void *arg, const char *qid), void *arg)
+store_dir_list(struct store *s, const char *parent, void (*fn)(void *arg, const char *id),
+               void *arg)
 {
 	DIR           *d;
 	struct dirent *de;
 	struct stat    st;
 	char          *p;
 
-	if ((d = opendir(s->qdir)) == NULL) {
-		store_logf(s, STORE_LOG_ERR, "opendir %s: %s", s->qdir, strerror(errno));
+	if ((d = opendir(parent)) == NULL) {
+		store_logf(s, STORE_LOG_ERR, "opendir %s: %s", parent, strerror(errno));
 		return STORE_EIO;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!qid_valid(de->d_name))
 			continue;
-		p = store_path_join(s->qdir, de->d_name);
+		p = store_path_join(parent, de->d_name);
 		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			fn(arg, de->d_name);
 		free(p);
 	}
 	closedir(d);
 	return STORE_OK;
+}
+
+int
+store_queue_delete(struct store *s, const char *qid)
+{
+	if (!qid_valid(qid))
+		return STORE_EINVAL;
+	if (find_open(s->queues, qid) != NULL || find_open(s->zombies, qid) != NULL)
+		return STORE_EINVAL;
+	return store_dir_delete(s, s->qdir, qid);
+}
+
+int
+store_queue_list(struct store *s, void (*fn)(void *arg, const char *qid), void *arg)
+{
+	return store_dir_list(s, s->qdir, fn, arg);
 }
 
 uint64_t

@@ -320,6 +320,11 @@ void   store_queue_reclaim_now(struct store_queue *q);
 int    store_queue_rollback(struct store_queue *q);
 void   store_seg_idle(struct store *s, struct store_seg *seg);
 bool   store_id_valid(const char *id);
+/* Remove the folder parent/id, renamed aside first (STORE_NOTFOUND if none). */
+int    store_dir_delete(struct store *s, const char *parent, const char *id);
+/* Call fn with every folder in parent named by a valid id. */
+int    store_dir_list(struct store *s, const char *parent, void (*fn)(void *arg, const char *id),
+                      void *arg);
 
 /* stream.c */
 struct store_stream;

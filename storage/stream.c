@@ -1137,66 +1137,17 @@ store_stream_close(struct store_stream *st)
 int
 store_stream_delete(struct store *s, const char *sid)
 {
-	struct stat sb;
-	char       *path, *trash, name[200];
-	unsigned    n;
-	int         rc, e;
-
 	if (!store_id_valid(sid))
 		return STORE_EINVAL;
 	if (find_open(s->streams, sid) != NULL || find_open(s->szombies, sid) != NULL)
 		return STORE_EINVAL;
-	path = store_path_join(s->sdir, sid);
-	if (stat(path, &sb) != 0) {
-		free(path);
-		return STORE_NOTFOUND;
-	}
-	/* Rename aside first: store_open() removes a ".del." folder. */
-	for (n = 0;; n++) {
-		snprintf(name, sizeof(name), ".del.%s.%u", sid, n);
-		trash = store_path_join(s->sdir, name);
-		if (s->ops->rename(path, trash) == 0)
-			break;
-		e = errno;
-		free(trash);
-		if ((e != EEXIST && e != ENOTEMPTY) || n == 1000) {
-			store_logf(s, STORE_LOG_ERR, "rename %s: %s", path, strerror(e));
-			free(path);
-			return STORE_EIO;
-		}
-	}
-	free(path);
-	if ((e = store_fsync_dir(s->ops, s->sdir)) != 0)
-		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->sdir, strerror(-e));
-	rc = store_remove_tree(s, trash);
-	free(trash);
-	if ((e = store_fsync_dir(s->ops, s->sdir)) != 0)
-		store_logf(s, STORE_LOG_WARNING, "fsync %s: %s", s->sdir, strerror(-e));
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	return store_dir_delete(s, s->sdir, sid);
 }
 
 int
 store_stream_list(struct store *s, void (*fn)(void *arg, const char *sid), void *arg)
 {
-	DIR           *d;
-	struct dirent *de;
-	struct stat    sb;
-	char          *p;
-
-	if ((d = opendir(s->sdir)) == NULL) {
-		store_logf(s, STORE_LOG_ERR, "opendir %s: %s", s->sdir, strerror(errno));
-		return STORE_EIO;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!store_id_valid(de->d_name))
-			continue;
-		p = store_path_join(s->sdir, de->d_name);
-		if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-			fn(arg, de->d_name);
-		free(p);
-	}
-	closedir(d);
-	return STORE_OK;
+	return store_dir_list(s, s->sdir, fn, arg);
 }
 
 void
