@@ -598,6 +598,8 @@ struct listing {
 	size_t               ncols;
 	const char *const   *defaults; /* NULL-terminated */
 	bool                 takes_columns;
+	const char          *path;     /* the API's listing; per vhost if it ends in '/' */
+	const char          *banner, *banner_end; /* rabbitmqctl's first line, around the vhost */
 };
 
 static const struct column queue_cols[] = {
@@ -708,16 +710,24 @@ static const char *const policy_defaults[] = { "vhost", "name", "pattern", "appl
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct listing listings[] = {
-	{ "list_queues", queue_cols, NELEM(queue_cols), queue_defaults, true },
-	{ "list_exchanges", exchange_cols, NELEM(exchange_cols), exchange_defaults, true },
-	{ "list_bindings", binding_cols, NELEM(binding_cols), binding_defaults, true },
-	{ "list_connections", conn_cols, NELEM(conn_cols), conn_defaults, true },
-	{ "list_channels", chan_cols, NELEM(chan_cols), chan_defaults, true },
-	{ "list_consumers", consumer_cols, NELEM(consumer_cols), consumer_defaults, true },
-	{ "list_users", user_cols, NELEM(user_cols), user_defaults, false },
-	{ "list_vhosts", vhost_cols, NELEM(vhost_cols), vhost_defaults, true },
-	{ "list_permissions", perm_cols, NELEM(perm_cols), perm_defaults, false },
-	{ "list_policies", policy_cols, NELEM(policy_cols), policy_defaults, false },
+	{ "list_queues", queue_cols, NELEM(queue_cols), queue_defaults, true, "/api/queues/",
+	  "Listing queues for vhost ", " ...\n" },
+	{ "list_exchanges", exchange_cols, NELEM(exchange_cols), exchange_defaults, true,
+	  "/api/exchanges/", "Listing exchanges for vhost ", " ...\n" },
+	{ "list_bindings", binding_cols, NELEM(binding_cols), binding_defaults, true,
+	  "/api/bindings/", "Listing bindings for vhost ", "...\n" },
+	{ "list_connections", conn_cols, NELEM(conn_cols), conn_defaults, true, "/api/connections",
+	  "Listing connections ...\n", "" },
+	{ "list_channels", chan_cols, NELEM(chan_cols), chan_defaults, true, "/api/channels",
+	  "Listing channels ...\n", "" },
+	{ "list_consumers", consumer_cols, NELEM(consumer_cols), consumer_defaults, true,
+	  "/api/consumers/", "Listing consumers in vhost ", " ...\n" },
+	{ "list_users", user_cols, NELEM(user_cols), user_defaults, false, "/api/users",
+	  "Listing users ...\n", "" },
+	{ "list_vhosts", vhost_cols, NELEM(vhost_cols), vhost_defaults, true, "/api/vhosts",
+	  "Listing vhosts ...\n", "" },
+	{ "list_permissions", perm_cols, NELEM(perm_cols), perm_defaults, false, NULL, NULL, NULL },
+	{ "list_policies", policy_cols, NELEM(policy_cols), policy_defaults, false, NULL, NULL, NULL },
 };
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -858,73 +868,24 @@ list_generic(const char *verb, const char *path, bool vhost_404_empty)
 	return EX_OK;
 }
 
+/* The listings that are one GET (of the vhost's objects if the path ends in '/'). */
 static int
-v_list_queues(const struct verb *v)
+v_list(const struct verb *v)
 {
-	char *p = path1("/api/queues/", vhost());
-	info("Timeout: %.1f seconds ...\n", o.timeout_set ? o.timeout : 60.0);
-	info("Listing queues for vhost %s ...\n", vhost());
+	const struct listing *l = listing(v->name);
+	size_t                n = strlen(l->path);
+
+	if (strcmp(v->name, "list_queues") == 0)
+		info("Timeout: %.1f seconds ...\n", o.timeout_set ? o.timeout : 60.0);
+	if (l->path[n - 1] != '/') {
+		info("%s", l->banner);
+		return list_generic(v->name, l->path, false);
+	}
+	char *p = path1(l->path, vhost());
+	info("%s%s%s", l->banner, vhost(), l->banner_end);
 	int rc = list_generic(v->name, p, true);
 	free(p);
 	return rc;
-}
-
-static int
-v_list_exchanges(const struct verb *v)
-{
-	char *p = path1("/api/exchanges/", vhost());
-	info("Listing exchanges for vhost %s ...\n", vhost());
-	int rc = list_generic(v->name, p, true);
-	free(p);
-	return rc;
-}
-
-static int
-v_list_bindings(const struct verb *v)
-{
-	char *p = path1("/api/bindings/", vhost());
-	info("Listing bindings for vhost %s...\n", vhost());
-	int rc = list_generic(v->name, p, true);
-	free(p);
-	return rc;
-}
-
-static int
-v_list_connections(const struct verb *v)
-{
-	info("Listing connections ...\n");
-	return list_generic(v->name, "/api/connections", false);
-}
-
-static int
-v_list_channels(const struct verb *v)
-{
-	info("Listing channels ...\n");
-	return list_generic(v->name, "/api/channels", false);
-}
-
-static int
-v_list_consumers(const struct verb *v)
-{
-	char *p = path1("/api/consumers/", vhost());
-	info("Listing consumers in vhost %s ...\n", vhost());
-	int rc = list_generic(v->name, p, true);
-	free(p);
-	return rc;
-}
-
-static int
-v_list_users(const struct verb *v)
-{
-	info("Listing users ...\n");
-	return list_generic(v->name, "/api/users", false);
-}
-
-static int
-v_list_vhosts(const struct verb *v)
-{
-	info("Listing vhosts ...\n");
-	return list_generic(v->name, "/api/vhosts", false);
 }
 
 static int
@@ -1733,17 +1694,17 @@ static const struct verb verbs[] = {
 	{ "import_definitions", v_import_definitions, 0, 1,
 	  "import_definitions <file_path | \"-\"> [--stdin]",
 	  "Imports definitions in JSON (\"-\" or --stdin: from standard input)." },
-	{ "list_bindings", v_list_bindings, 0, -1,
+	{ "list_bindings", v_list, 0, -1,
 	  "list_bindings [--vhost <vhost>] [--no-table-headers] [<column> ...]",
 	  "Lists all bindings on a vhost.\n<column> must be one of source_name, source_kind, "
 	  "destination_name, destination_kind, routing_key, arguments, vhost" },
-	{ "list_channels", v_list_channels, 0, -1,
+	{ "list_channels", v_list, 0, -1,
 	  "list_channels [--no-table-headers] [<column> ...]",
 	  "Lists all channels in the node.\n<column> must be one of pid, connection, name, number, "
 	  "user, vhost, transactional, confirm, consumer_count, messages_unacknowledged, "
 	  "messages_uncommitted, acks_uncommitted, messages_unconfirmed, prefetch_count, "
 	  "global_prefetch_count, node" },
-	{ "list_connections", v_list_connections, 0, -1,
+	{ "list_connections", v_list, 0, -1,
 	  "list_connections [--no-table-headers] [<column> ...]",
 	  "Lists AMQP 0.9.1 connections for the node.\n<column> must be one of pid, name, port, "
 	  "host, peer_port, peer_host, ssl, ssl_protocol, ssl_key_exchange, ssl_cipher, ssl_hash, "
@@ -1751,12 +1712,12 @@ static const struct verb verbs[] = {
 	  "auth_mechanism, user, vhost, timeout, frame_max, channel_max, client_properties, "
 	  "recv_oct, recv_cnt, send_oct, send_cnt, send_pend, connected_at, node, type, "
 	  "user_who_performed_action, user_provided_name" },
-	{ "list_consumers", v_list_consumers, 0, -1,
+	{ "list_consumers", v_list, 0, -1,
 	  "list_consumers [--vhost <vhost>] [--no-table-headers] [<column> ...]",
 	  "Lists all consumers for a vhost.\n<column> must be one of queue_name, channel_pid, "
 	  "consumer_tag, ack_required, prefetch_count, active, activity_status, arguments, "
 	  "exclusive" },
-	{ "list_exchanges", v_list_exchanges, 0, -1,
+	{ "list_exchanges", v_list, 0, -1,
 	  "list_exchanges [--vhost <vhost>] [--no-table-headers] [<column> ...]",
 	  "Lists exchanges.\n<column> must be one of name, type, durable, auto_delete, internal, "
 	  "arguments, policy, vhost" },
@@ -1766,7 +1727,7 @@ static const struct verb verbs[] = {
 	{ "list_policies", v_list_policies, 0, 0,
 	  "list_policies [--vhost <vhost>] [--no-table-headers]",
 	  "Lists all policies in a virtual host." },
-	{ "list_queues", v_list_queues, 0, -1,
+	{ "list_queues", v_list, 0, -1,
 	  "list_queues [--vhost <vhost>] [--no-table-headers] [<column>, ...] [--timeout <timeout>]",
 	  "Lists queues and their properties.\n<column> must be one of name, messages, "
 	  "messages_ready, messages_unacknowledged, consumers, durable, auto_delete, exclusive, "
@@ -1776,9 +1737,9 @@ static const struct verb verbs[] = {
 	  "consumer_utilisation, consumer_capacity, head_message_timestamp, "
 	  "exclusive_consumer_tag, exclusive_consumer_pid, owner_pid, pid, disk_reads, "
 	  "disk_writes, leader, members, online, slave_pids, synchronised_slave_pids, vhost" },
-	{ "list_users", v_list_users, 0, 0, "list_users [--no-table-headers]",
+	{ "list_users", v_list, 0, 0, "list_users [--no-table-headers]",
 	  "List user names and tags." },
-	{ "list_vhosts", v_list_vhosts, 0, -1, "list_vhosts [--no-table-headers] [<column> ...]",
+	{ "list_vhosts", v_list, 0, -1, "list_vhosts [--no-table-headers] [<column> ...]",
 	  "Lists virtual hosts.\n<column> must be one of name, description, tags, tracing, "
 	  "default_queue_type, cluster_state, metadata" },
 	{ "purge_queue", v_purge_queue, 1, 1, "purge_queue [--vhost <vhost>] <queue>",
