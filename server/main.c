@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <ev.h>
@@ -139,6 +140,27 @@ mkdir_p(const char *path)
 	return 0;
 }
 
+/*
+ * Every connection and every durable queue that holds messages needs file
+ * descriptors: take all the hard limit allows, as RabbitMQ's runtime does,
+ * rather than the 1,024 a shell usually starts with.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	log_info("file descriptor limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -162,6 +184,7 @@ main(int argc, char **argv)
 	log_set_console(cfg.log_console);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_nofile();
 	loop = main_loop = ev_default_loop(EVFLAG_AUTO);
 	t0 = ev_time();
 	if (mkdir_p(cfg.data_dir) < 0)
