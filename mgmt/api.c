@@ -88,8 +88,12 @@ mgmt_reply_empty(struct mgmt_ctx *ctx, int status)
 	ctx->resp->body.len = 0;
 	ctx->handled = true;
 	/* Every change the API makes answers 201 or 204: users, vhosts,
-	 * permissions, policies and parameters live in the definitions file. */
-	if (status == 201 || status == 204)
+	 * permissions, policies and parameters live in the definitions file.
+	 * Queues, exchanges and bindings go to its journal from the functions
+	 * that change them: no rewrite of the whole file for those. */
+	const char *what = ctx->t.nsegs > 1 ? ctx->t.segs[1] : "";
+	if ((status == 201 || status == 204) && strcmp(what, "queues") != 0 &&
+	    strcmp(what, "exchanges") != 0 && strcmp(what, "bindings") != 0)
 		broker_meta_changed();
 }
 

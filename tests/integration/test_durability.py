@@ -193,11 +193,18 @@ class DurabilityTests(BrokerTestCase):
             ch.queue_bind("q%d" % i, "dx", "k.%d" % i)
         ch.queue_bind("q0", "gone-x")
         ch.exchange_bind("dx", "gone-x", "e")
-        req = urllib.request.Request("http://127.0.0.1:%d/api/vhosts/v2" % b.mgmt_port,
-                                     method="PUT", data=b"{}")
-        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-        req.add_header("Content-Type", "application/json")
-        urllib.request.urlopen(req, timeout=10).close()
+        def http(method, path, body):
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (b.mgmt_port, path),
+                                         method=method, data=json.dumps(body).encode())
+            req.add_header("Authorization",
+                           "Basic " + base64.b64encode(b"guest:guest").decode())
+            req.add_header("Content-Type", "application/json")
+            urllib.request.urlopen(req, timeout=10).close()
+
+        http("PUT", "/api/vhosts/v2", {})
+        # over HTTP, the same journal: a queue and a binding
+        http("PUT", "/api/queues/%2F/httpq", {"durable": True, "arguments": {"x-max-length": 7}})
+        http("POST", "/api/bindings/%2F/e/dx/q/httpq", {"routing_key": "via.http"})
         ch.queue_unbind("q1", "dx", "k.1")
         ch.queue_delete("q2")
         ch.exchange_delete("gone-x")
@@ -218,7 +225,8 @@ class DurabilityTests(BrokerTestCase):
         after = defs(b)
         self.assertEqual(after, before)
         names = sorted(q["name"] for q in after["queues"])
-        self.assertEqual(names, sorted(["q%d" % i for i in range(20)] + ["last"]))
+        self.assertEqual(names, sorted(["q%d" % i for i in range(20)] + ["last", "httpq"]))
+        self.assertIn("via.http", [x["routing_key"] for x in after["bindings"]])
         q2 = [q for q in after["queues"] if q["name"] == "q2"][0]
         self.assertEqual(q2["arguments"], {"x-message-ttl": 5000})
         self.assertEqual(sorted(v["name"] for v in after["vhosts"]), ["/", "v2"])
