@@ -20,7 +20,7 @@
 
 #define LIST_SYNC_MAX    64          /* rows written at once, without streaming */
 #define LIST_SLICE_BYTES (64 * 1024) /* a slice ends after this much output */
-#define LIST_SLICE_NS    1000000L    /* or after this long */
+#define LIST_SLICE_NS    500000L     /* or after this long */
 #define LIST_DEFER_MIN   2000        /* objects from which collecting is sliced */
 #define SORT_RUN         1024        /* items per run the merge sort starts from */
 

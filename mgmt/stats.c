@@ -115,7 +115,7 @@ vhost_totals(const char *vhost, bool create)
  * skipped by its generation.  Gauges are summed aside and published at the
  * end, so no reader sees half a sum.
  */
-#define SLICE_QUEUES 4096
+#define SLICE_QUEUES 1024
 
 static const int q_totals[MGMT_Q_NSTATS] = { -1, MGMT_T_DELIVER, MGMT_T_ACK, MGMT_T_REDELIVER,
 	                                     -1, -1, -1, MGMT_T_GET, MGMT_T_GET_NOACK,
