@@ -19,6 +19,7 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
 COMPARE=${COMPARE:-$here/../../../shared/bench/compare.sh}
 OUT=${OUT:-$(mktemp -d /tmp/perf-table.XXXXXX)}
+mkdir -p "$OUT"
 [ -n "$RPID" ] || { echo "perf-table: no RabbitMQ PID (pass it as the third argument)"; exit 1; }
 [ -x "$COMPARE" ] || { echo "perf-table: no compare.sh at $COMPARE"; exit 1; }
 
