@@ -1428,15 +1428,19 @@ bmatch(const struct bfilter *f, const struct binding *b)
 	       (f->dest_is_x < 0 || b->dest_is_exchange == (f->dest_is_x != 0));
 }
 
+/* A row and its sort key (source, destination type, destination, properties key). */
+struct bsort {
+	const char *k[4]; /* borrowed from o */
+	json_t     *o;
+};
+
 static int
 cmp_bind(const void *pa, const void *pb)
 {
-	json_t     *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
-	const char *keys[] = { "source", "destination_type", "destination", "properties_key" };
+	const struct bsort *a = pa, *b = pb;
 
 	for (size_t i = 0; i < 4; i++) {
-		int c = strcmp(json_string_value(json_object_get(a, keys[i])),
-		               json_string_value(json_object_get(b, keys[i])));
+		int c = strcmp(a->k[i], b->k[i]);
 		if (c)
 			return c;
 	}
@@ -1471,14 +1475,20 @@ vhost_bindings(struct vhost *vh, const struct bfilter *f, bool with_default, jso
 			                                        b->dest_is_exchange, b->rk, b->args));
 		}
 	}
-	/* a stable order within the vhost: source, type, destination, key */
-	size_t   n = json_array_size(out) - n0;
-	json_t **v = xmalloc((n ? n : 1) * sizeof(*v));
-	for (i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(out, n0 + i));
+	/* a stable order within the vhost: source, type, destination, key
+	 * (the keys looked up once per row, not once per comparison) */
+	static const char *const keys[4] = { "source", "destination_type", "destination",
+		                             "properties_key" };
+	size_t        n = json_array_size(out) - n0;
+	struct bsort *v = xmalloc((n ? n : 1) * sizeof(*v));
+	for (i = 0; i < n; i++) {
+		v[i].o = json_incref(json_array_get(out, n0 + i));
+		for (int k = 0; k < 4; k++)
+			v[i].k[k] = json_string_value(json_object_get(v[i].o, keys[k]));
+	}
 	qsort(v, n, sizeof(*v), cmp_bind);
 	for (i = 0; i < n; i++)
-		json_array_set_new(out, n0 + i, v[i]);
+		json_array_set_new(out, n0 + i, v[i].o);
 	free(v);
 }
 
