@@ -1005,26 +1005,14 @@ mgmt_h_queue_messages(struct mgmt_ctx *ctx)
 
 /* Exchanges. */
 
-static bool
-builtin_exchange(struct amqp_bytes name)
-{
-	return name.len == 0 || (name.len >= 4 && memcmp(name.ptr, "amq.", 4) == 0);
-}
-
 static json_t *
 exchange_json(struct exchange *x, bool single)
 {
-	json_t *o = json_object();
+	json_t *o = def_exchange_json(x, true);
 
-	json_object_set_new(o, "name", mgmt_bytes_json(x->name));
-	json_object_set_new(o, "vhost", json_string(x->vh->name));
-	json_object_set_new(o, "type", json_string(exchange_type_name(x->type)));
-	json_object_set_new(o, "durable", json_boolean(x->durable));
-	json_object_set_new(o, "auto_delete", json_boolean(x->auto_delete));
-	json_object_set_new(o, "internal", json_boolean(x->internal));
-	json_object_set_new(o, "arguments", def_table_to_json(x->args));
+	json_object_set_new(o, "name", mgmt_bytes_json(x->name)); /* never null, whatever the bytes */
 	json_object_set_new(o, "user_who_performed_action",
-	                    json_string(builtin_exchange(x->name) ? "rmq-internal" :
+	                    json_string(def_reserved_exchange(x->name) ? "rmq-internal" :
 	                                broker.cfg ? broker.cfg->default_user : "guest"));
 	char xname[512];
 	snprintf(xname, sizeof(xname), "%.*s", (int)x->name.len, (const char *)x->name.ptr);
@@ -1190,7 +1178,7 @@ mgmt_h_exchange(struct mgmt_ctx *ctx)
 		mgmt_reply_object(ctx, exchange_json(x, true));
 		return;
 	}
-	if (builtin_exchange(x->name)) {
+	if (def_reserved_exchange(x->name)) {
 		mgmt_reply_error(ctx, 401, "not_authorised", "Access refused.");
 		return;
 	}

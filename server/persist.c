@@ -522,12 +522,12 @@ journal_add(const char *op, const char *kind, json_t *item)
 	json_t *rec = json_pack("{s:s,s:o}", op, kind, "item", item);
 	char   *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 	json_decref(rec);
+	size_t   n = text ? strlen(text) : 0;
 	uint64_t id;
-	if (journal == NULL || text == NULL ||
-	    store_append(journal, text, strlen(text), &id) != STORE_OK)
+	if (journal == NULL || text == NULL || store_append(journal, text, n, &id) != STORE_OK)
 		meta_dirty = true; /* the next snapshot holds it */
 	else
-		journal_bytes += strlen(text);
+		journal_bytes += n;
 	free(text);
 }
 
